@@ -1,0 +1,1 @@
+"""Deterministic tools the agents can call (calculators and the like)."""

@@ -1,0 +1,7 @@
+"""The `sovetnik` command line."""
+
+from __future__ import annotations
+
+from bots.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,44 @@
+"""Root of the `sovetnik` command: global options and sub-command groups."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bots.cli import kb, models
+from bots.cli.common import CliState
+from bots.config import ConfigError
+
+app = typer.Typer(
+    name="sovetnik", no_args_is_help=True, add_completion=False,
+    help="Sovetnik: AI agents for a bank's customers in messengers.",
+)
+app.add_typer(kb.app, name="kb")
+app.add_typer(models.app, name="models")
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", help="config.yaml (default: "
+                      "$SOVETNIK_CONFIG or ./config.yaml)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "chromadb", "httpx", "sentence_transformers", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ctx.obj = CliState(config)
+
+
+def main() -> None:
+    """Console-script entry point: configuration errors end with one clear message."""
+    try:
+        app()
+    except ConfigError as exc:
+        print(f"Ошибка настроек: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,229 @@
+"""Typed, immutable settings loaded once from `config.yaml`.
+
+Any value may be `${ENV_VAR}`; secrets are held as `SecretStr` and never
+printed. A wrong or missing setting stops start-up with `ConfigError`, whose
+message names the key and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+DEFAULT_PATH = Path("config.yaml")
+ENV_CONFIG = "SOVETNIK_CONFIG"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """A setting is wrong or missing; the message says which and how to fix it."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ServerSettings(_Section):
+    """Where the web app listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class StoreSettings(_Section):
+    """The database: SQLite by default, PostgreSQL by URL."""
+
+    url: SecretStr = SecretStr("sqlite+aiosqlite:///var/sovetnik.db")
+
+
+class KnowledgeSettings(_Section):
+    """Knowledge files and the index built from them."""
+
+    docs_dir: Path = Path("knowledge/docs")
+    index_dir: Path = Path("var/index")
+
+
+class EmbeddingSettings(_Section):
+    """The sentence-transformers model: a local folder or a cached hub name."""
+
+    model: str = "intfloat/multilingual-e5-small"
+    query_prefix: str | None = None
+    passage_prefix: str | None = None
+
+
+class LLMSettings(_Section):
+    """The chat model; `offline` answers from the knowledge base without one."""
+
+    provider: Literal["offline", "openai"] = "offline"
+    base_url: str | None = None
+    model: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(30.0, gt=0)
+    max_steps: int = Field(6, ge=1, le=20)
+    turn_deadline_s: float = Field(60.0, gt=0)
+    temperature: float = Field(0.2, ge=0, le=2)
+
+    @model_validator(mode="after")
+    def _needs_endpoint(self) -> LLMSettings:
+        if self.provider == "openai":
+            for key in ("base_url", "model"):
+                if not getattr(self, key):
+                    raise ValueError(f"при llm.provider: openai нужен ключ llm.{key}")
+        return self
+
+
+class AgentsSettings(_Section):
+    """Where agent roles live and which one greets a new customer."""
+
+    roles_dir: Path = Path("agents/roles")
+    default_role: str = "front_desk"
+
+
+class VoiceSettings(_Section):
+    """Local speech recognition for voice notes."""
+
+    model: str = "small"
+    max_duration_s: int = Field(300, ge=1, le=3600)
+    max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    language: str | None = "ru"
+    beam_size: int = Field(1, ge=1, le=10)
+    compute_type: str = "int8"
+    threads: int = Field(2, ge=1, le=64)
+    workers: int = Field(1, ge=1, le=16)
+    vad_filter: bool = True
+
+
+class TelegramSettings(_Section):
+    """The Telegram bot."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_url: str = "https://api.telegram.org"
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    managers_chat_id: int | None = None
+
+    @model_validator(mode="after")
+    def _needs_token(self) -> TelegramSettings:
+        if self.enabled and not (self.token and self.token.get_secret_value()):
+            raise ValueError(
+                "канал включён, но токен не задан: задайте token или переменную окружения"
+            )
+        if self.enabled and self.mode == "webhook" and not (self.webhook_url and self.webhook_secret):
+            raise ValueError("для mode: webhook нужны webhook_url и webhook_secret")
+        return self
+
+
+class WebchatSettings(_Section):
+    """The web chat on the product's own site."""
+
+    enabled: bool = True
+
+
+class ChannelsSettings(_Section):
+    """Messenger channels."""
+
+    telegram: TelegramSettings = TelegramSettings()
+    webchat: WebchatSettings = WebchatSettings()
+
+
+class Settings(_Section):
+    """Every setting of the product; built once at start-up and passed down."""
+
+    server: ServerSettings = ServerSettings()
+    store: StoreSettings = StoreSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    llm: LLMSettings = LLMSettings()
+    agents: AgentsSettings = AgentsSettings()
+    voice: VoiceSettings = VoiceSettings()
+    channels: ChannelsSettings = ChannelsSettings()
+    base_dir: Path = Field(default=Path("."), exclude=True)
+
+    def path(self, value: Path) -> Path:
+        """A configured path, relative to the config file's folder."""
+        return value if value.is_absolute() else (self.base_dir / value)
+
+
+def config_path(explicit: str | Path | None) -> Path:
+    """`--config`, else `$SOVETNIK_CONFIG`, else `./config.yaml`."""
+    return Path(explicit or os.environ.get(ENV_CONFIG) or DEFAULT_PATH)
+
+
+def load_settings(path: Path, *, required: bool = False, env: dict[str, str] | None = None) -> Settings:
+    """Load and validate settings; a missing optional file means all defaults."""
+    if not path.exists():
+        if required:
+            raise ConfigError(f"{path}: файл настроек не найден. Укажите путь через --config "
+                              f"или переменную {ENV_CONFIG}.")
+        return Settings(base_dir=path.parent.resolve())
+    raw = _read_yaml(path)
+    data = _substitute(raw, env if env is not None else dict(os.environ), (), [])
+    try:
+        return Settings.model_validate({**data, "base_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        raise _explain(path, exc) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (строка {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}{where}: это не YAML: {getattr(exc, 'problem', exc)}. "
+                          "Проверьте отступы и кавычки.") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: ожидается словарь ключей верхнего уровня (server, store, ...).")
+    if "base_dir" in raw:
+        raise ConfigError(f"{path}: base_dir: неизвестный ключ. Удалите его.", "base_dir")
+    return raw
+
+
+def _substitute(value: Any, env: dict[str, str], key: tuple[str, ...], missing: list[str]) -> Any:
+    """Replace `${VAR}`; an unset variable becomes null so validation can say if it mattered."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, env, (*key, str(k)), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, env, key, missing) for v in value]
+    if not isinstance(value, str):
+        return value
+    whole = _PLACEHOLDER.fullmatch(value.strip())
+    if whole:
+        return env.get(whole.group(1))
+    return _PLACEHOLDER.sub(lambda m: env.get(m.group(1), ""), value)
+
+
+_FIXES = {
+    "extra_forbidden": "неизвестный ключ: проверьте написание или удалите его",
+    "missing": "обязательный ключ: добавьте его",
+    "literal_error": "недопустимое значение",
+    "int_parsing": "нужно целое число",
+    "float_parsing": "нужно число",
+    "bool_parsing": "нужно true или false",
+    "string_type": "нужна строка",
+    "model_type": "нужен словарь вложенных ключей",
+}
+
+
+def _explain(path: Path, exc: ValidationError) -> ConfigError:
+    lines = []
+    first_key = None
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"] if p != "__root__")
+        first_key = first_key or key
+        fix = _FIXES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
+        if err["type"] == "literal_error":
+            fix += f" {err['input']!r}; допустимо: {err['ctx']['expected']}"
+        lines.append(f"{path}: {key or '(верхний уровень)'}: {fix}")
+    return ConfigError("\n".join(lines), first_key)

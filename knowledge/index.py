@@ -1,0 +1,188 @@
+"""The knowledge index: chunks in chromadb, BM25 over lemmas, fused search.
+
+One `KnowledgeIndex` per index folder, shared by everything in a process. It
+re-reads the folder when another process (an ingest, an admin's edit) has
+changed it, so a running bot answers from the new knowledge on the next
+message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from knowledge.calibrate import choose_weights, pseudo_questions
+from knowledge.embedder import Embedder
+from knowledge.fusion import FusionWeights, rrf
+from knowledge.lexical import LexicalIndex
+from knowledge.manifest import Manifest, SourceEntry, stamp
+from knowledge.rerank import Reranker
+from knowledge.ru.lemmatizer import Lemmatizer
+from knowledge.types import Chunk, Hit, SearchFilter, SearchMode
+from knowledge.vector import VectorStore
+
+HEADING_WEIGHT = 0.4
+CANDIDATES = 40
+RERANK_DEPTH = 25
+
+
+class _Snapshot:
+    """Immutable in-memory view of the index used to answer searches."""
+
+    def __init__(self, chunks: list[Chunk], lemma_strings: list[str], lemmatizer: Lemmatizer):
+        self.chunks = chunks
+        self.by_id = {c.id: i for i, c in enumerate(chunks)}
+        bodies = [s.split() for s in lemma_strings]
+        self.body = LexicalIndex(bodies)
+        self.heads = LexicalIndex([lemmatizer.lemmas(c.headings[-1]) if c.headings else []
+                                   for c in chunks])
+        df: dict[str, int] = {}
+        for terms in bodies:
+            for t in set(terms):
+                df[t] = df.get(t, 0) + 1
+        self.reranker = Reranker(lemmatizer, df, len(chunks))
+        self.tags = [c.tags for c in chunks]
+
+
+class KnowledgeIndex:
+    """Search and update one index folder."""
+
+    def __init__(self, folder: Path, embedder: Callable[[], Embedder],
+                 lemmatizer: Lemmatizer | None = None) -> None:
+        self.folder = folder
+        self.lemmatizer = lemmatizer or Lemmatizer()
+        self._embedder_factory = embedder
+        self._embedder: Embedder | None = None
+        self._store: VectorStore | None = None
+        self._snapshot: _Snapshot | None = None
+        self._stamp = -1
+        self._lock = threading.Lock()
+        self.manifest = Manifest.load(folder)
+
+    # -- components, created on first use ---------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model (loaded on first use: it is the slow part)."""
+        if self._embedder is None:
+            self._embedder = self._embedder_factory()
+        return self._embedder
+
+    @property
+    def store(self) -> VectorStore:
+        """The chromadb collection."""
+        if self._store is None:
+            self._store = VectorStore(self.folder / "chroma")
+        return self._store
+
+    def snapshot(self) -> _Snapshot:
+        """The current in-memory view, reloaded when the folder changed."""
+        with self._lock:
+            current = stamp(self.folder)
+            if self._snapshot is None or current != self._stamp:
+                self.manifest = Manifest.load(self.folder)
+                chunks, lemmas = self.store.load_all() if current else ([], [])
+                self._snapshot = _Snapshot(chunks, lemmas, self.lemmatizer)
+                self._stamp = current
+            return self._snapshot
+
+    # -- search -----------------------------------------------------------
+
+    def search(self, query: str, k: int = 5, mode: SearchMode = "hybrid",
+               flt: SearchFilter | None = None) -> list[Hit]:
+        """The `k` best chunks for `query`, optionally limited to some tags."""
+        flt = flt or SearchFilter()
+        snap = self.snapshot()
+        if not snap.chunks or not query.strip():
+            return []
+        rankings: dict[str, list[str]] = {}
+        weights = self.manifest.weights
+        if mode in ("bm25", "hybrid"):
+            rankings["bm25"] = self._lexical_ranking(snap, query, flt)
+        if mode == "dense" or (mode == "hybrid" and weights.dense > 0):
+            rankings["dense"] = self._dense_ranking(query, flt)
+        if mode != "hybrid":
+            ids = rankings[mode][:k]
+            return [Hit(snap.chunks[snap.by_id[i]], 1.0 / (r + 1), {mode: r + 1})
+                    for r, i in enumerate(ids) if i in snap.by_id]
+        return self._fuse(snap, query, rankings, weights, k)
+
+    def _lexical_ranking(self, snap: _Snapshot, query: str, flt: SearchFilter) -> list[str]:
+        scores = snap.body.scores(query, self.lemmatizer)
+        scores += HEADING_WEIGHT * snap.heads.scores(query, self.lemmatizer)
+        if flt.tags is not None:
+            scores *= np.fromiter((flt.allows(t) for t in snap.tags), dtype=bool, count=len(snap.tags))
+        top = np.argsort(-scores, kind="stable")[:CANDIDATES]
+        return [snap.chunks[i].id for i in top if scores[i] > 0]
+
+    def _dense_ranking(self, query: str, flt: SearchFilter) -> list[str]:
+        vector = self.embedder.embed_queries([query])[0]
+        return [i for i, _ in self.store.query(vector, CANDIDATES, flt)]
+
+    def _fuse(self, snap: _Snapshot, query: str, rankings: dict[str, list[str]],
+              weights: FusionWeights, k: int) -> list[Hit]:
+        fused = rrf(rankings, {"bm25": weights.bm25, "dense": weights.dense})
+        best = sorted(fused.items(), key=lambda x: -x[1])[:RERANK_DEPTH]
+        candidates = [(i, snap.chunks[snap.by_id[i]].text, s) for i, s in best if i in snap.by_id]
+        ranked = snap.reranker.rerank(query, candidates)[:k]
+        return [
+            Hit(snap.chunks[snap.by_id[i]], s,
+                {name: ids.index(i) + 1 for name, ids in rankings.items() if i in ids})
+            for i, s in ranked
+        ]
+
+    # -- updates ----------------------------------------------------------
+
+    def apply(self, upserts: Sequence[tuple[str, SourceEntry, list[Chunk]]],
+              removals: Sequence[str], embedder_config: str | None,
+              reembed_all: bool = False) -> None:
+        """Replace the chunks of changed sources and drop removed ones, then save."""
+        stale: list[str] = []
+        for key in removals:
+            entry = self.manifest.sources.pop(key, None)
+            if entry:
+                stale.extend(entry.chunk_ids)
+        for key, entry, chunks in upserts:
+            old = set(self.manifest.sources[key].chunk_ids) if key in self.manifest.sources else set()
+            new_ids = {c.id for c in chunks}
+            stale.extend(old - new_ids)
+            # Chunk ids hash their content: an unchanged passage keeps its vector.
+            self._write_chunks([c for c in chunks if reembed_all or c.id not in old])
+            self.manifest.sources[key] = entry
+        if stale:
+            self.store.delete(stale)
+        self.manifest.embedder = embedder_config or self.manifest.embedder
+        self.manifest.generation += 1
+        self.manifest.save(self.folder)
+
+    def calibrate(self) -> FusionWeights:
+        """Measure the retrievers on pseudo-questions and store the chosen weights."""
+        snap = self.snapshot()
+        everything = SearchFilter()
+
+        def rank(mode: str, query: str) -> list[str]:
+            if mode == "bm25":
+                return self._lexical_ranking(snap, query, everything)
+            return self._dense_ranking(query, everything)
+
+        def fuse(query: str, rankings: dict[str, list[str]], w: FusionWeights) -> list[str]:
+            return [h.chunk.id for h in self._fuse(snap, query, rankings, w, 10)]
+
+        weights = choose_weights(pseudo_questions(snap.chunks), rank, fuse)
+        self.set_weights(weights)
+        return weights
+
+    def set_weights(self, weights: FusionWeights) -> None:
+        """Record calibrated fusion weights in the manifest."""
+        self.manifest.weights = weights
+        self.manifest.save(self.folder)
+
+    def _write_chunks(self, chunks: list[Chunk]) -> None:
+        if not chunks:
+            return
+        lemmas = [" ".join(self.lemmatizer.lemmas(c.indexed_text())) for c in chunks]
+        vectors = self.embedder.embed_passages([c.indexed_text() for c in chunks])
+        self.store.upsert(chunks, lemmas, vectors, [{} for _ in chunks])

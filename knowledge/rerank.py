@@ -1,0 +1,107 @@
+"""Lexical re-ranking of the fused candidates.
+
+Two features a reader would use to pick the passage that answers:
+- the best single sentence covers the question's words (weighted by rarity),
+  rather than the words being scattered over the passage;
+- the question's multi-word terms («система лимитов кредитования») appear
+  as phrases, not as separate words;
+- for «что такое X?» the passage that defines X («X — это …»,
+  «X представляет собой …») beats passages that merely mention X.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from itertools import pairwise
+
+from knowledge.ru.lemmatizer import Lemmatizer
+
+COVERAGE_WEIGHT = 0.35
+PHRASE_WEIGHT = 0.2
+DEFINITION_WEIGHT = 0.5
+
+_DEFINITION_QUERY = re.compile(
+    r"^\s*(?:что\s+(?:такое|означает|значит|называют|понимается\s+под)|каково\s+определение)\s+(.+?)[?.!\s]*$",
+    re.IGNORECASE,
+)
+_DEFINITION_MARK = re.compile(
+    r"\s[—–-]\s*это\b|\sпредставляет\s+собой\b|\sназывается\b|\sпонимается\b|\sозначает\b"
+    r"|\sявляется\b|\sэто\s|,\s*(?:то\s+есть|т\.\s*е\.)\s",
+    re.IGNORECASE,
+)
+
+
+class Reranker:
+    """Re-scores candidates by sentence coverage and definitions."""
+
+    def __init__(self, lemmatizer: Lemmatizer, doc_freq: Mapping[str, int], n_docs: int) -> None:
+        self._lem = lemmatizer
+        self._df = doc_freq
+        self._n = max(n_docs, 1)
+
+    def rerank(self, query: str, candidates: Sequence[tuple[str, str, float]]) -> list[tuple[str, float]]:
+        """(id, text, base score) → (id, new score), best first; base scores are normalised."""
+        if not candidates:
+            return []
+        top = max(score for _, _, score in candidates) or 1.0
+        q_list = self._lem.lemmas(query)
+        q_lemmas = set(q_list)
+        q_pairs = set(pairwise(q_list))
+        term = self._definition_term(query)
+        out = []
+        for chunk_id, text, score in candidates:
+            sentences = _sentences(text)
+            bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
+            bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
+            if term and self._defines(term, sentences):
+                bonus += DEFINITION_WEIGHT
+            out.append((chunk_id, score / top + bonus))
+        return sorted(out, key=lambda x: -x[1])
+
+    def _idf(self, lemma: str) -> float:
+        df = self._df.get(lemma, 0)
+        return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
+
+    def _coverage(self, q_lemmas: set[str], sentences: Sequence[str]) -> float:
+        total = sum(self._idf(lem) for lem in q_lemmas)
+        if not total:
+            return 0.0
+        best = 0.0
+        for sentence in sentences:
+            present = q_lemmas.intersection(self._lem.lemmas(sentence))
+            best = max(best, sum(self._idf(lem) for lem in present) / total)
+        return best
+
+    def _phrases(self, q_pairs: set[tuple[str, str]], text: str) -> float:
+        """Share of the question's adjacent word pairs that are adjacent in the passage too."""
+        if not q_pairs:
+            return 0.0
+        words = self._lem.lemmas(text)
+        return len(q_pairs.intersection(pairwise(words))) / len(q_pairs)
+
+    def _definition_term(self, query: str) -> list[str]:
+        m = _DEFINITION_QUERY.match(query)
+        return self._lem.lemmas(m.group(1)) if m else []
+
+    def _defines(self, term: list[str], sentences: Sequence[str]) -> bool:
+        """A sentence whose part before a definition mark holds every word of the term."""
+        for sentence in sentences:
+            mark = _DEFINITION_MARK.search(sentence)
+            if mark and mark.start() < 160:
+                head = self._lem.lemmas(sentence[: mark.start()])
+                # «Кредитный риск, то есть …» defines; «Одним из видов кредитного
+                # риска является …» only mentions: the term must be most of the subject.
+                if all(t in head for t in term) and len(head) <= len(term) + 2:
+                    return True
+        return False
+
+
+_BOUNDARY = re.compile(r"(?<=[.!?…])\s+(?=[«\"(]?[А-ЯЁA-Z0-9])")
+
+
+def _sentences(text: str) -> list[str]:
+    # A plain split at «. Заглавная»: scraped text breaks abbreviations («и т.
+    # Банковская»), and an over-split costs less here than a missed boundary.
+    return [s for s in _BOUNDARY.split(text) if s]

@@ -1,0 +1,1 @@
+"""Reading Russian customer text: numbers, amounts, rates, terms and phones."""

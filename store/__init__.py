@@ -1,0 +1,60 @@
+"""Durable storage of the conversation engine: dialogs, messages, inbox and outbox.
+
+This package depends on no other part of the product. Typical use::
+
+    db = Database.from_url("sqlite+aiosqlite:///var/sovetnik.db")
+    await db.migrate()
+    async with db.transaction() as session:
+        inbox_id = await InboxRepository(session).add("telegram", "42", "chat-1", payload)
+"""
+
+from store.db import DEFAULT_URL, Database
+from store.errors import (
+    ConnectionFailedError,
+    DatabaseURLError,
+    InvalidFieldError,
+    MigrationError,
+    StoreError,
+)
+from store.models import (
+    Author,
+    Dialog,
+    DialogStatus,
+    Direction,
+    InboxItem,
+    InboxStatus,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+)
+from store.repositories import (
+    DialogRepository,
+    InboxRepository,
+    MessageRepository,
+    OutboxRepository,
+    backoff_delay,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "Author",
+    "ConnectionFailedError",
+    "Database",
+    "DatabaseURLError",
+    "Dialog",
+    "DialogRepository",
+    "DialogStatus",
+    "Direction",
+    "InboxItem",
+    "InboxRepository",
+    "InboxStatus",
+    "InvalidFieldError",
+    "Message",
+    "MessageRepository",
+    "MigrationError",
+    "OutboxItem",
+    "OutboxRepository",
+    "OutboxStatus",
+    "StoreError",
+    "backoff_delay",
+]

@@ -1,0 +1,18 @@
+"""Repositories: one per aggregate, each working inside a caller-owned session.
+
+The caller owns the transaction, so one unit of work can span them: store the
+replies, enqueue them and mark the inbound message done, then commit once.
+"""
+
+from store.repositories.dialogs import DialogRepository
+from store.repositories.inbox import InboxRepository
+from store.repositories.messages import MessageRepository
+from store.repositories.outbox import OutboxRepository, backoff_delay
+
+__all__ = [
+    "DialogRepository",
+    "InboxRepository",
+    "MessageRepository",
+    "OutboxRepository",
+    "backoff_delay",
+]

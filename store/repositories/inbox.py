@@ -1,0 +1,120 @@
+"""The durable inbox: every inbound message is stored before it is answered.
+
+Together with the outbox this gives "answered exactly once": the engine stores an
+inbound message here first, and later, in ONE transaction, stores the replies,
+enqueues them in the outbox and calls ``mark_done``. A crash before that commit
+leaves the item pending, so it is processed again; a crash after it leaves
+nothing to redo.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from store.models import InboxItem, InboxStatus
+from store.repositories._sql import clip_error, execute_rowcount, insert_ignoring_conflicts
+from store.types import utc_now
+
+_PENDING = col(InboxItem.status) == InboxStatus.PENDING
+
+
+class InboxRepository:
+    """Inbox items, within the transaction of the session it is given."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Work in ``session``; the caller commits or rolls back."""
+        self._session = session
+
+    async def add(
+        self, channel: str, external_id: str, dialog_key: str, payload: dict[str, Any]
+    ) -> int | None:
+        """Store an inbound message; return its id, or ``None`` if it was seen before.
+
+        Channels redeliver (webhook retries, long-polling after a restart), so a
+        repeated ``(channel, external_id)`` is expected: it is ignored without an
+        exception and the surrounding transaction stays usable.
+        """
+        values = {
+            "channel": channel,
+            "external_id": external_id,
+            "dialog_key": dialog_key,
+            "payload": payload,
+            "status": InboxStatus.PENDING,
+            "attempts": 0,
+            "received_at": utc_now(),
+        }
+        statement = insert_ignoring_conflicts(
+            self._session, InboxItem, values, ["channel", "external_id"]
+        )
+        return (await self._session.execute(statement)).scalar_one_or_none()
+
+    async def get(self, item_id: int) -> InboxItem | None:
+        """The item with this id, if any."""
+        return await self._session.get(InboxItem, item_id)
+
+    async def pending(self, limit: int = 100) -> list[InboxItem]:
+        """Up to ``limit`` pending items, oldest first."""
+        query = sa.select(InboxItem).where(_PENDING).order_by(col(InboxItem.id)).limit(limit)
+        return list((await self._session.scalars(query)).all())
+
+    async def pending_dialog_keys(self) -> list[tuple[str, str]]:
+        """``(channel, dialog_key)`` of every dialog with pending items, oldest waiting first."""
+        first_id = sa.func.min(col(InboxItem.id))
+        query = (
+            sa.select(col(InboxItem.channel), col(InboxItem.dialog_key))
+            .where(_PENDING)
+            .group_by(col(InboxItem.channel), col(InboxItem.dialog_key))
+            .order_by(first_id)
+        )
+        return [(row.channel, row.dialog_key) for row in await self._session.execute(query)]
+
+    async def next_pending_for_dialog(self, channel: str, dialog_key: str) -> InboxItem | None:
+        """The oldest pending item of one dialog: a dialog is answered one message at a time."""
+        query = (
+            sa.select(InboxItem)
+            .where(
+                _PENDING, col(InboxItem.channel) == channel, col(InboxItem.dialog_key) == dialog_key
+            )
+            .order_by(col(InboxItem.id))
+            .limit(1)
+        )
+        return (await self._session.scalars(query)).first()
+
+    async def start_attempt(self, item_id: int) -> int | None:
+        """Count one more processing attempt of a pending item; return the new count.
+
+        Commit this before the slow work: after repeated crashes on the same
+        message the count tells the engine to give up (``mark_failed``) instead of
+        crashing forever. ``None`` if the item is not pending.
+        """
+        query = (
+            sa.update(InboxItem)
+            .where(col(InboxItem.id) == item_id, _PENDING)
+            .values(attempts=col(InboxItem.attempts) + 1)
+            .returning(col(InboxItem.attempts))
+        )
+        return (await self._session.execute(query)).scalar_one_or_none()
+
+    async def mark_done(self, item_id: int) -> bool:
+        """Mark a pending item answered; ``False`` if it was not pending any more.
+
+        ``False`` means another worker got there first: roll the transaction back
+        so its replies are not stored and sent twice.
+        """
+        return await self._finish(item_id, status=InboxStatus.DONE)
+
+    async def mark_failed(self, item_id: int, error: str | BaseException) -> bool:
+        """Give up on a pending item, keeping the error; ``False`` if it was not pending."""
+        return await self._finish(item_id, status=InboxStatus.FAILED, last_error=clip_error(error))
+
+    async def _finish(self, item_id: int, **values: Any) -> bool:
+        query = (
+            sa.update(InboxItem)
+            .where(col(InboxItem.id) == item_id, _PENDING)
+            .values(processed_at=utc_now(), **values)
+        )
+        return await execute_rowcount(self._session, query) == 1

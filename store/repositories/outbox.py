@@ -1,0 +1,116 @@
+"""The outbox: replies are stored in the answering transaction and delivered after.
+
+A sender loop polls ``due``, delivers, and records the outcome with ``mark_sent``,
+``mark_retry`` or ``mark_dead``. Delivery is at least once: a crash between
+delivering and ``mark_sent`` sends that item again.
+
+Backoff is the caller's choice, passed to ``mark_retry`` as ``delay_s``;
+``backoff_delay`` computes the usual capped exponential one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from sqlmodel import col
+
+from store.models import OutboxItem, OutboxStatus
+from store.repositories._sql import clip_error, execute_rowcount
+from store.types import utc_now
+
+_PENDING = col(OutboxItem.status) == OutboxStatus.PENDING
+
+
+def backoff_delay(attempts: int, base_s: float = 2.0, cap_s: float = 600.0) -> float:
+    """Seconds to wait after the ``attempts``-th failure: base, 2x, 4x ... up to ``cap_s``."""
+    return min(cap_s, base_s * 2 ** max(attempts - 1, 0))
+
+
+class OutboxRepository:
+    """Outbox items, within the transaction of the session it is given."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        """Work in ``session``; the caller commits or rolls back."""
+        self._session = session
+
+    async def add(
+        self,
+        channel: str,
+        dialog_key: str,
+        payload: dict[str, Any],
+        inbox_id: int | None = None,
+    ) -> OutboxItem:
+        """Enqueue a message for delivery, due now."""
+        now = utc_now()
+        item = OutboxItem(
+            channel=channel,
+            dialog_key=dialog_key,
+            payload=payload,
+            inbox_id=inbox_id,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        self._session.add(item)
+        await self._session.flush()
+        return item
+
+    async def get(self, item_id: int) -> OutboxItem | None:
+        """The item with this id, if any."""
+        return await self._session.get(OutboxItem, item_id)
+
+    async def due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
+        """Pending items due at ``now``, in id order, keeping each dialog's order.
+
+        An item is left out while an older pending item of the same dialog is
+        still waiting for its retry, so a customer never gets message 2 before
+        message 1. Send the result in order, and after a failure skip the rest of
+        that dialog's items in the batch.
+        """
+        older = aliased(OutboxItem)
+        blocked = (
+            sa.select(col(older.id))
+            .where(
+                col(older.channel) == col(OutboxItem.channel),
+                col(older.dialog_key) == col(OutboxItem.dialog_key),
+                col(older.status) == OutboxStatus.PENDING,
+                col(older.id) < col(OutboxItem.id),
+                col(older.next_attempt_at) > now,
+            )
+            .exists()
+        )
+        query = (
+            sa.select(OutboxItem)
+            .where(_PENDING, col(OutboxItem.next_attempt_at) <= now, ~blocked)
+            .order_by(col(OutboxItem.id))
+            .limit(limit)
+        )
+        return list((await self._session.scalars(query)).all())
+
+    async def mark_sent(self, item_id: int, now: datetime | None = None) -> bool:
+        """Record a delivery; ``False`` if the item was not pending."""
+        now = now or utc_now()
+        return await self._change(item_id, status=OutboxStatus.SENT, sent_at=now, last_error=None)
+
+    async def mark_retry(
+        self, item_id: int, error: str | BaseException, delay_s: float, now: datetime | None = None
+    ) -> bool:
+        """Record a failed attempt and make the item due again ``delay_s`` seconds from now."""
+        retry_at = (now or utc_now()) + timedelta(seconds=delay_s)
+        return await self._change(item_id, next_attempt_at=retry_at, last_error=clip_error(error))
+
+    async def mark_dead(self, item_id: int, error: str | BaseException) -> bool:
+        """Give up on an item (blocked bot, invalid chat...); ``False`` if it was not pending."""
+        return await self._change(item_id, status=OutboxStatus.DEAD, last_error=clip_error(error))
+
+    async def _change(self, item_id: int, **values: Any) -> bool:
+        # Every outcome is one more attempt; only pending items change.
+        query = (
+            sa.update(OutboxItem)
+            .where(col(OutboxItem.id) == item_id, _PENDING)
+            .values(attempts=col(OutboxItem.attempts) + 1, **values)
+        )
+        return await execute_rowcount(self._session, query) == 1

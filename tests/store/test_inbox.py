@@ -1,0 +1,84 @@
+"""Inbox contract, on every backend."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from store import Database, InboxItem, InboxRepository, InboxStatus
+
+
+async def _add(db: Database, *items: tuple[str, str, str]) -> list[int | None]:
+    async with db.transaction() as session:
+        inbox = InboxRepository(session)
+        return [await inbox.add(ch, ext, key, {"text": ext}) for ch, ext, key in items]
+
+
+async def test_repeated_message_returns_none_and_transaction_stays_usable(
+    database: Database,
+) -> None:
+    async with database.transaction() as session:
+        inbox = InboxRepository(session)
+        first = await inbox.add("telegram", "100", "chat-1", {"text": "a"})
+        repeated = await inbox.add("telegram", "100", "chat-1", {"text": "a again"})
+        other_channel = await inbox.add("web", "100", "chat-1", {"text": "b"})
+        assert first is not None and other_channel is not None
+        assert repeated is None
+        # The same transaction still works after the conflict.
+        assert len(await inbox.pending()) == 2
+    async with database.session() as session:
+        count = await session.scalar(sa.select(sa.func.count()).select_from(InboxItem))
+        stored = await InboxRepository(session).get(first)
+    assert count == 2
+    assert stored is not None and stored.payload == {"text": "a"}
+
+
+async def test_repeated_message_in_a_later_transaction_returns_none(database: Database) -> None:
+    assert (await _add(database, ("telegram", "7", "chat")))[0] is not None
+    assert await _add(database, ("telegram", "7", "chat")) == [None]
+
+
+async def test_pending_in_id_order_and_by_dialog(database: Database) -> None:
+    ids = await _add(
+        database, ("tg", "1", "b"), ("tg", "2", "a"), ("tg", "3", "b"), ("web", "4", "a")
+    )
+    async with database.session() as session:
+        inbox = InboxRepository(session)
+        assert [item.id for item in await inbox.pending()] == ids
+        assert [item.id for item in await inbox.pending(limit=2)] == ids[:2]
+        assert await inbox.pending_dialog_keys() == [("tg", "b"), ("tg", "a"), ("web", "a")]
+        first_of_b = await inbox.next_pending_for_dialog("tg", "b")
+        assert first_of_b is not None and first_of_b.id == ids[0]
+        assert await inbox.next_pending_for_dialog("tg", "nobody") is None
+
+
+async def test_done_and_failed_leave_pending_once(database: Database) -> None:
+    done_id, failed_id, other_id = await _add(
+        database, ("tg", "1", "b"), ("tg", "2", "b"), ("tg", "3", "c")
+    )
+    assert done_id is not None and failed_id is not None
+    async with database.transaction() as session:
+        inbox = InboxRepository(session)
+        assert await inbox.mark_done(done_id) is True
+        assert await inbox.mark_failed(failed_id, ValueError("LLM timeout")) is True
+        assert await inbox.mark_done(done_id) is False  # a second worker must roll back
+        assert await inbox.mark_failed(done_id, "late") is False
+    async with database.session() as session:
+        inbox = InboxRepository(session)
+        assert [item.id for item in await inbox.pending()] == [other_id]
+        assert await inbox.pending_dialog_keys() == [("tg", "c")]
+        assert await inbox.next_pending_for_dialog("tg", "b") is None
+        done, failed = await inbox.get(done_id), await inbox.get(failed_id)
+    assert done is not None and done.status == InboxStatus.DONE and done.processed_at
+    assert failed is not None and failed.status == InboxStatus.FAILED
+    assert failed.last_error == "ValueError: LLM timeout"
+
+
+async def test_attempts_are_counted_for_pending_items(database: Database) -> None:
+    (item_id,) = await _add(database, ("tg", "1", "b"))
+    assert item_id is not None
+    async with database.transaction() as session:
+        inbox = InboxRepository(session)
+        assert await inbox.start_attempt(item_id) == 1
+        assert await inbox.start_attempt(item_id) == 2
+        await inbox.mark_done(item_id)
+        assert await inbox.start_attempt(item_id) is None
