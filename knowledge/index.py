@@ -126,13 +126,17 @@ class KnowledgeIndex:
               weights: FusionWeights, k: int) -> list[Hit]:
         fused = rrf(rankings, {"bm25": weights.bm25, "dense": weights.dense})
         best = sorted(fused.items(), key=lambda x: -x[1])[:RERANK_DEPTH]
-        candidates = [(i, snap.chunks[snap.by_id[i]].text, s) for i, s in best if i in snap.by_id]
+        candidates = [(i, snap.chunks[snap.by_id[i]].indexed_text(), s) for i, s in best if i in snap.by_id]
         ranked = snap.reranker.rerank(query, candidates)[:k]
         return [
             Hit(snap.chunks[snap.by_id[i]], s,
                 {name: ids.index(i) + 1 for name, ids in rankings.items() if i in ids})
             for i, s in ranked
         ]
+
+    def reranker(self) -> Reranker:
+        """The current re-ranker (word rarities of this index), for answer building."""
+        return self.snapshot().reranker
 
     # -- updates ----------------------------------------------------------
 

@@ -18,6 +18,7 @@ from itertools import pairwise
 
 from knowledge.ru.lemmatizer import Lemmatizer
 
+_STEM = 5  # «страховой» and «страхование» count as the same word here, as in BM25
 COVERAGE_WEIGHT = 0.35
 PHRASE_WEIGHT = 0.2
 DEFINITION_WEIGHT = 0.5
@@ -52,7 +53,7 @@ class Reranker:
         term = self._definition_term(query)
         out = []
         for chunk_id, text, score in candidates:
-            sentences = _sentences(text)
+            sentences = split_sentences(text)
             bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
             bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
             if term and self._defines(term, sentences):
@@ -64,13 +65,24 @@ class Reranker:
         df = self._df.get(lemma, 0)
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
 
+    def coverage(self, query: str, sentences: Sequence[str]) -> float:
+        """How much of the query (weighted by word rarity) the best sentence covers, 0..1."""
+        return self._coverage(set(self._lem.lemmas(query)), sentences)
+
+    def defines(self, query: str, sentences: Sequence[str]) -> bool:
+        """Whether a «что такое X?» query's X is defined in one of the sentences."""
+        term = self._definition_term(query)
+        return bool(term) and self._defines(term, sentences)
+
     def _coverage(self, q_lemmas: set[str], sentences: Sequence[str]) -> float:
         total = sum(self._idf(lem) for lem in q_lemmas)
         if not total:
             return 0.0
         best = 0.0
         for sentence in sentences:
-            present = q_lemmas.intersection(self._lem.lemmas(sentence))
+            words = self._lem.lemmas(sentence)
+            stems = {w[:_STEM] for w in words if len(w) > _STEM}
+            present = [q for q in q_lemmas if q in words or (len(q) > _STEM and q[:_STEM] in stems)]
             best = max(best, sum(self._idf(lem) for lem in present) / total)
         return best
 
@@ -98,10 +110,11 @@ class Reranker:
         return False
 
 
-_BOUNDARY = re.compile(r"(?<=[.!?…])\s+(?=[«\"(]?[А-ЯЁA-Z0-9])")
+_BOUNDARY = re.compile(r"(?<=[.!?…])\s+(?=[«\"(]?[А-ЯЁA-Z0-9])|\s*\n\s*")
 
 
-def _sentences(text: str) -> list[str]:
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a passage, splitting generously at «. Заглавная»."""
     # A plain split at «. Заглавная»: scraped text breaks abbreviations («и т.
     # Банковская»), and an over-split costs less here than a missed boundary.
     return [s for s in _BOUNDARY.split(text) if s]

@@ -47,32 +47,44 @@ def chunk_document(
     return drafts
 
 
-def pack(sentences: list[str], *, target: int, overlap: bool) -> list[str]:
+Sentence = tuple[str, bool]  # text, and whether it opens a paragraph
+
+
+def pack(sentences: list[Sentence], *, target: int, overlap: bool) -> list[str]:
     """Greedily pack sentences into chunks of about `target` characters.
 
     With `overlap`, a short last sentence of a chunk also opens the next one,
     so a fact stated across a boundary is whole in at least one chunk.
+    Paragraph breaks (list items, table rows) are kept as line breaks.
     """
     chunks: list[str] = []
-    current: list[str] = []
+    current: list[Sentence] = []
     for sentence in sentences:
-        if current and _size(current) + 1 + len(sentence) > target:
-            chunks.append(" ".join(current))
+        if current and _size(current) + 1 + len(sentence[0]) > target:
+            chunks.append(_join(current))
             tail = current[-1]
-            current = [tail] if overlap and len(tail) <= _OVERLAP_MAX else []
-            if current and _size(current) + 1 + len(sentence) > MAX_CHUNK_CHARS:
+            current = [(tail[0], True)] if overlap and len(tail[0]) <= _OVERLAP_MAX else []
+            if current and _size(current) + 1 + len(sentence[0]) > MAX_CHUNK_CHARS:
                 current = []
         current.append(sentence)
-    if current and (not chunks or " ".join(current) not in chunks[-1]):
-        chunks.append(" ".join(current))
+    if current and (not chunks or _join(current) not in chunks[-1]):
+        chunks.append(_join(current))
     return chunks
 
 
-def _sentences(paragraphs: list[str]) -> list[str]:
-    out: list[str] = []
+def _join(sentences: list[Sentence]) -> str:
+    parts = [("\n" if new and i else " " if i else "") + text for i, (text, new) in enumerate(sentences)]
+    return "".join(parts)
+
+
+def _sentences(paragraphs: list[str]) -> list[Sentence]:
+    out: list[Sentence] = []
     for para in paragraphs:
+        first = True
         for s in sentenize(para):
-            out.extend(_split_long(s.text))
+            for piece in _split_long(s.text):
+                out.append((piece, first))
+                first = False
     return out
 
 
@@ -95,5 +107,5 @@ def _split_long(sentence: str) -> list[str]:
     return out
 
 
-def _size(sentences: list[str]) -> int:
-    return sum(len(s) for s in sentences) + max(0, len(sentences) - 1)
+def _size(sentences: list[Sentence]) -> int:
+    return sum(len(s) for s, _ in sentences) + max(0, len(sentences) - 1)

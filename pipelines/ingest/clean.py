@@ -30,6 +30,7 @@ _WORD = re.compile(r"^[A-ZА-ЯЁ][a-zа-яё]+$|^[a-zа-яё]+$")
 # Split points inside a sentence: before «II. Title» items and after «;».
 _ROMAN_ITEM = re.compile(r"\s+(?=[IVX]{1,4}\.(?:\s|$))|(?<=;)\s+")
 _TERMINAL = re.compile(r"[.!?…:;]\)?$")
+_CONTENT_LINE = re.compile(r"^\s*(?:[-•*–]|\d{1,2}[.)])\s|\w:\s+\S")
 _COPULA = re.compile(r"\s[—–-]\s")
 _NAV_RUN = 6  # this many title-case words in a row, with no punctuation, is a menu
 _TITLE_MAX = 120
@@ -51,6 +52,9 @@ class CleanReport:
 class _State:
     lemmatizer: Lemmatizer
     vocabulary: dict[str, int]
+    # Off for authored documents: a list item or a repeated line («Часы работы: …»
+    # under each branch) is content there, not page junk.
+    judge_topic: bool = True
     shingles: set[tuple[str, ...]] = field(default_factory=set)
     counts: dict[str, int] = field(
         default_factory=lambda: {"chrome": 0, "nav_runs": 0, "off_topic": 0, "repeated": 0}
@@ -59,13 +63,13 @@ class _State:
 
 def clean(doc: Document, lemmatizer: Lemmatizer) -> tuple[Document, CleanReport]:
     """Return `doc` without junk, and counts of what was removed."""
-    state = _State(lemmatizer, _document_vocabulary(doc, lemmatizer))
+    state = _State(lemmatizer, _document_vocabulary(doc, lemmatizer), judge_topic=not doc.authored)
     blocks: list[Block] = []
     for block in doc.blocks:
         paragraphs = _clean_block(block.paragraphs, state)
         if paragraphs:
             blocks.append(Block(block.headings, paragraphs))
-    return Document(doc.title, blocks, doc.tags), CleanReport(**state.counts)
+    return Document(doc.title, blocks, doc.tags, doc.authored), CleanReport(**state.counts)
 
 
 @dataclass
@@ -81,11 +85,11 @@ def _clean_block(paragraphs: list[str], state: _State) -> list[str]:
     for piece in pieces:
         if _CHROME.match(piece.text) or re.fullmatch(r"[IVX]{1,4}\.?", piece.text):
             piece.verdict = "chrome"
-        elif piece.title_like and _is_off_topic(piece.text, state):
+        elif piece.title_like and state.judge_topic and _is_off_topic(piece.text, state):
             piece.verdict = "off_topic"
     _judge_title_runs(pieces)
     for piece in pieces:
-        if piece.verdict is None and _is_repeat(piece.text, state):
+        if piece.verdict is None and state.judge_topic and _is_repeat(piece.text, state):
             piece.verdict = "repeated"
         if piece.verdict:
             state.counts[piece.verdict] += 1
@@ -153,8 +157,11 @@ def _strip_nav_runs(text: str) -> tuple[str, int]:
 
 
 def _is_title_like(sentence: str, lemmatizer: Lemmatizer) -> bool:
-    """Short text that reads as a title or a link, not as a sentence."""
-    if len(sentence) > _TITLE_MAX or _COPULA.search(sentence):
+    """Short text that reads as a title or a link, not as a sentence.
+
+    List items and «ключ: значение» lines are content, never titles.
+    """
+    if len(sentence) > _TITLE_MAX or _COPULA.search(sentence) or _CONTENT_LINE.search(sentence):
         return False
     return not _TERMINAL.search(sentence) or not lemmatizer.has_predicate(sentence)
 

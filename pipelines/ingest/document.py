@@ -20,6 +20,9 @@ class Document:
     title: str
     blocks: list[Block]
     tags: tuple[str, ...] = ()
+    # Written for the knowledge base (Markdown, Word) rather than scraped:
+    # spam-line heuristics are not applied to it.
+    authored: bool = False
 
     def text(self) -> str:
         """All paragraphs joined, for checks that look at the document as a whole."""

@@ -62,9 +62,10 @@ def _decode(data: bytes) -> str:
 def read_markdown(data: bytes) -> Document:
     """Markdown with optional YAML front matter (`tags: [...]`, `title: ...`)."""
     text, meta = _split_front_matter(_decode(data))
-    doc = _from_lines(text.splitlines(), _markdown_heading)
+    doc = _from_lines(_flatten_tables(text.splitlines()), _markdown_heading)
     doc.tags = tuple(str(t) for t in meta.get("tags", ()) or ())
     doc.title = str(meta.get("title") or doc.title)
+    doc.authored = True
     return doc
 
 
@@ -115,7 +116,9 @@ def read_docx(data: bytes) -> Document:
         text = para.text.strip()
         level = _docx_heading_level(para.style.name if para.style is not None else "")
         lines.append("#" * level + " " + text if level and text else text)
-    return _from_lines(lines, _markdown_heading)
+    doc = _from_lines(lines, _markdown_heading)
+    doc.authored = True
+    return doc
 
 
 READERS: dict[str, Callable[[bytes], Document]] = {
@@ -167,6 +170,30 @@ def _from_lines(lines: list[str], heading: HeadingRule) -> Document:
         path = [(lv, t) for lv, t in path if lv < level] + [(level, text)]
         blocks.append(Block(headings=tuple(t for _, t in path)))
     return Document(title=title, blocks=[b for b in blocks if b.paragraphs])
+
+
+_TABLE_ROW = re.compile(r"^\s*\|.*\|\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(?:\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _flatten_tables(lines: list[str]) -> list[str]:
+    """Markdown table rows become «Заголовок: значение; …» lines a reader (and BM25) understands."""
+    out: list[str] = []
+    header: list[str] | None = None
+    for line in lines:
+        if not _TABLE_ROW.match(line):
+            header = None
+            out.append(line)
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if _TABLE_RULE.match(line):
+            continue
+        if header is None:
+            header = cells
+            continue
+        pairs = [f"{h}: {v}" if h else v for h, v in zip(header, cells, strict=False) if v]
+        out.append("; ".join(pairs) + ".")
+    return out
 
 
 def _split_front_matter(text: str) -> tuple[str, dict]:

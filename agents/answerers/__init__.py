@@ -1,0 +1,1 @@
+"""Answerers: turn a question and a role into a grounded answer (offline or with an LLM)."""

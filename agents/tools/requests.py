@@ -1,0 +1,107 @@
+"""Reading calculator requests out of a customer's message.
+
+«Сколько я получу по вкладу 500 тыс на год под 16%?» becomes a deposit
+income calculation; «какой платёж по кредиту 1 млн на 3 года под 20%» a loan
+payment. A request with a missing number yields the question to ask.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from agents.tools.calculators import (
+    CalculatorError,
+    deposit_income,
+    deposit_insurance,
+    loan_payment,
+)
+from knowledge.ru.quantities import find_amounts, parse_amount, parse_rate, parse_term
+
+CalcKind = Literal["deposit", "loan", "insurance"]
+
+_DEPOSIT = re.compile(r"вклад|депозит|накоп|сбереж|доход|получу|заработа|процент\w*\s+на\s+остаток",
+                      re.IGNORECASE)
+_LOAN = re.compile(r"кредит|заём|займ|ипотек|платеж|платёж|переплат|ссуд|рассрочк", re.IGNORECASE)
+_INSURANCE = re.compile(r"застрах|страхов|асв|возмещ|вернут|сгорят|пропадут", re.IGNORECASE)
+_ASKS_NUMBER = re.compile(r"сколько|посчита|рассчита|расчёт|расчет|какой\s+(?:будет\s+)?"
+                          r"(?:доход|платеж|платёж|переплата)|какая\s+(?:будет\s+)?переплата"
+                          r"|калькулятор|вернут\s+ли|застрахован\w*\s+ли|(?:все|всё)\s+ли",
+                          re.IGNORECASE)
+_EXPLICIT = re.compile(r"посчита|рассчита|калькулятор", re.IGNORECASE)
+_SEPARATE_BANKS = re.compile(r"разных\s+банках|двух\s+банках|нескольких\s+банках", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CalcResult:
+    """A calculation's answer text, or the question to ask for what is missing."""
+
+    kind: CalcKind
+    text: str
+    complete: bool
+
+
+def detect(text: str, allowed: frozenset[str]) -> CalcResult | None:
+    """A calculation the message asks for, if the role may run that calculator."""
+    if not _ASKS_NUMBER.search(text):
+        return None
+    amounts = find_amounts(text)
+    has_numbers = bool(amounts) or parse_rate(text) is not None or parse_term(text) is not None
+    if not has_numbers and not _EXPLICIT.search(text):
+        return None
+    if "insurance_check" in allowed and _INSURANCE.search(text) and amounts and not parse_rate(text):
+        return _insurance(text, [m.value for m in amounts if m.currency == "RUB"] or
+                          [m.value for m in amounts])
+    if "loan_calculator" in allowed and _LOAN.search(text):
+        return _loan(text)
+    if "deposit_calculator" in allowed and _DEPOSIT.search(text):
+        return _deposit(text)
+    return None
+
+
+def _missing(kind: CalcKind, what: list[str], example: str) -> CalcResult:
+    listed = what[0] if len(what) == 1 else ", ".join(what[:-1]) + " и " + what[-1]
+    return CalcResult(kind, f"Чтобы посчитать, укажите, пожалуйста, {listed}. "
+                      f"Например: «{example}».", complete=False)
+
+
+def _numbers(text: str) -> tuple[Decimal | None, Decimal | None, int | None, list[str]]:
+    money, rate, term = parse_amount(text), parse_rate(text), parse_term(text)
+    missing = [name for name, v in (("сумму", money), ("срок", term), ("ставку", rate)) if v is None]
+    months = term.in_months() if term else None
+    return (money.value if money else None), rate, months, missing
+
+
+def _deposit(text: str) -> CalcResult:
+    amount, rate, months, missing = _numbers(text)
+    if missing or amount is None or rate is None or months is None:
+        return _missing("deposit", missing, "500 тыс на год под 13,5%")
+    cap = "monthly" if re.search(r"капитализ|ежемесячн\w+\s+капитал", text, re.IGNORECASE) else "none"
+    try:
+        return CalcResult("deposit", deposit_income(amount, rate, months, cap).describe(), True)
+    except CalculatorError as exc:
+        return CalcResult("deposit", str(exc), False)
+
+
+def _loan(text: str) -> CalcResult:
+    amount, rate, months, missing = _numbers(text)
+    if missing or amount is None or rate is None or months is None:
+        return _missing("loan", missing, "кредит 1 млн на 3 года под 20%")
+    kind = "differentiated" if re.search(r"дифференц", text, re.IGNORECASE) else "annuity"
+    try:
+        return CalcResult("loan", loan_payment(amount, rate, months, kind).describe(), True)
+    except CalculatorError as exc:
+        return CalcResult("loan", str(exc), False)
+
+
+def _insurance(text: str, amounts: list[Decimal]) -> CalcResult:
+    if _SEPARATE_BANKS.search(text):
+        accounts = [(f"банк {i + 1}", a) for i, a in enumerate(amounts)]
+    else:
+        accounts = [("Ваш банк", a) for a in amounts]
+    try:
+        return CalcResult("insurance", deposit_insurance(accounts).describe(), True)
+    except CalculatorError as exc:
+        return CalcResult("insurance", str(exc), False)

@@ -1,0 +1,161 @@
+"""The tools an LLM may call during a turn, filtered by the role's allowlist.
+
+Every tool writes what it found into the turn's `ToolContext`: its output is
+evidence for the grounding check, retrieved passages become the answer's
+sources, and handoff/lead requests become the agent's decisions. Outputs are
+handed to the model as data, never as instructions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from agents.tools.calculators import CalculatorError, deposit_income, deposit_insurance, loan_payment
+from agents.turn import Source
+from knowledge.index import KnowledgeIndex
+from knowledge.types import SearchFilter
+
+
+@dataclass
+class ToolContext:
+    """What the tools of one turn share and report."""
+
+    index: KnowledgeIndex
+    search_filter: SearchFilter
+    evidence: list[str] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    handoff_reason: str | None = None
+    lead_fields: dict[str, str] = field(default_factory=dict)
+    start_lead: bool = False
+    calls: list[str] = field(default_factory=list)
+
+    def add_passages(self, query: str, k: int = 4) -> str:
+        """Search, record the passages as evidence and sources, return them as data."""
+        hits = self.index.search(query, k=k, flt=self.search_filter)
+        lines = []
+        for n, hit in enumerate(hits, start=1):
+            c = hit.chunk
+            self.evidence.append(f"{c.heading}\n{c.text}")
+            src = Source(c.source, c.heading, c.text)
+            if src not in self.sources:
+                self.sources.append(src)
+            lines.append(f"[{n}] {c.source} — {c.heading}\n{c.text}")
+        return "\n\n".join(lines) if lines else "Ничего не найдено в базе знаний."
+
+
+class _SearchArgs(BaseModel):
+    query: str = Field(description="Вопрос или ключевые слова на русском языке")
+
+
+class _DepositArgs(BaseModel):
+    amount: Decimal = Field(description="Сумма вклада в рублях")
+    rate_percent: Decimal = Field(description="Годовая ставка, %")
+    months: int = Field(description="Срок в месяцах")
+    capitalization: Literal["none", "monthly", "quarterly"] = "none"
+
+
+class _LoanArgs(BaseModel):
+    amount: Decimal = Field(description="Сумма кредита в рублях")
+    rate_percent: Decimal = Field(description="Годовая ставка, %")
+    months: int = Field(description="Срок в месяцах")
+    kind: Literal["annuity", "differentiated"] = "annuity"
+
+
+class _Account(BaseModel):
+    bank: str
+    amount: Decimal
+
+
+class _InsuranceArgs(BaseModel):
+    accounts: list[_Account] = Field(description="Вклады и счета клиента: банк и сумма с процентами")
+
+
+class _LeadArgs(BaseModel):
+    start: bool = Field(False, description="Клиент хочет оформить продукт: начать заявку")
+    amount: str | None = None
+    term: str | None = None
+    comment: str | None = None
+
+
+class _HandoffArgs(BaseModel):
+    reason: str = Field(description="Почему нужен менеджер")
+
+
+def build_tools(ctx: ToolContext, allowed: frozenset[str]) -> list[BaseTool]:
+    """The role's tools, bound to this turn's context."""
+    every = {
+        "knowledge_search": StructuredTool.from_function(
+            coroutine=_in_thread(ctx.add_passages), name="knowledge_search",
+            description="Поиск в базе знаний банка. Используйте для любых фактов, ставок и условий.",
+            args_schema=_SearchArgs),
+        "deposit_calculator": _calc_tool(ctx, "deposit_calculator", _DepositArgs,
+                                         "Доход по вкладу: простые проценты или капитализация.",
+                                         lambda a: deposit_income(a.amount, a.rate_percent, a.months,
+                                                                  a.capitalization)),
+        "loan_calculator": _calc_tool(ctx, "loan_calculator", _LoanArgs,
+                                      "Платёж по кредиту: аннуитетный или дифференцированный.",
+                                      lambda a: loan_payment(a.amount, a.rate_percent, a.months, a.kind)),
+        "insurance_check": _calc_tool(ctx, "insurance_check", _InsuranceArgs,
+                                      "Проверка страхового покрытия вкладов (1,4 млн ₽ на банк).",
+                                      lambda a: deposit_insurance([(x.bank, x.amount) for x in a.accounts])),
+        "lead_form": StructuredTool.from_function(
+            coroutine=_async(lambda **kw: _lead(ctx, _LeadArgs(**kw))), name="lead_form",
+            description="Начать заявку или записать сумму/срок. Личные данные спрашивает сама форма.",
+            args_schema=_LeadArgs),
+        "handoff": StructuredTool.from_function(
+            coroutine=_async(lambda reason: _handoff(ctx, reason)), name="handoff",
+            description="Передать диалог менеджеру.", args_schema=_HandoffArgs),
+    }
+    return [tool for name, tool in every.items() if name in allowed]
+
+
+def _calc_tool(ctx: ToolContext, name: str, schema: type[BaseModel], description: str,
+               run: Any) -> BaseTool:
+    def call(**kwargs: Any) -> str:
+        ctx.calls.append(name)
+        try:
+            result = run(schema(**kwargs)).describe()
+        except CalculatorError as exc:
+            return f"Ошибка расчёта: {exc}"
+        ctx.evidence.append(result)
+        return result
+
+    return StructuredTool.from_function(coroutine=_async(call), name=name, description=description,
+                                        args_schema=schema)
+
+
+def _lead(ctx: ToolContext, args: _LeadArgs) -> str:
+    ctx.calls.append("lead_form")
+    ctx.start_lead = ctx.start_lead or args.start
+    for key in ("amount", "term", "comment"):
+        value = getattr(args, key)
+        if value:
+            ctx.lead_fields[key] = str(value)
+    return "Заявка будет оформлена: форма сама спросит согласие и контактные данные."
+
+
+def _handoff(ctx: ToolContext, reason: str) -> str:
+    ctx.calls.append("handoff")
+    ctx.handoff_reason = reason[:200] or "llm"
+    return "Диалог будет передан менеджеру."
+
+
+def _in_thread(fn: Any) -> Any:
+    # Search is CPU work (BM25, embedding): keep it off the event loop.
+    async def run(**kwargs: Any) -> Any:
+        return await asyncio.to_thread(fn, **kwargs)
+
+    return run
+
+
+def _async(fn: Any) -> Any:
+    async def run(**kwargs: Any) -> Any:
+        return fn(**kwargs)
+
+    return run

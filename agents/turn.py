@@ -1,0 +1,105 @@
+"""What an agent turn takes and gives: channel-neutral values, JSON-friendly."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+AnswerMode = Literal["offline", "llm", "rules"]
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One earlier message of the dialog, as the agent sees it."""
+
+    author: Literal["customer", "agent", "manager", "system"]
+    text: str
+
+
+@dataclass
+class LeadState:
+    """The lead form of one dialog: what is collected, what is being asked."""
+
+    product: str
+    role_id: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)
+    asking: str | None = None
+    consent: bool = False
+    consent_version: str | None = None
+    completed: bool = False
+
+
+@dataclass
+class DialogState:
+    """Per-dialog memory the engine stores between turns."""
+
+    failed_answers: int = 0
+    summary: str = ""
+    lead: LeadState | None = None
+    handed_back_at_turn: int | None = None
+    turns: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain dict for the dialog's JSON column."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> DialogState:
+        """Read back what `to_json` wrote; unknown keys are ignored."""
+        raw = dict(raw or {})
+        lead = raw.pop("lead", None)
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        state = cls(**known)
+        if isinstance(lead, dict):
+            state.lead = LeadState(**{k: v for k, v in lead.items()
+                                      if k in LeadState.__dataclass_fields__})
+        return state
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """A customer's message with the dialog's context."""
+
+    text: str
+    role_id: str
+    history: tuple[HistoryItem, ...] = ()
+    state: DialogState = field(default_factory=DialogState)
+    channel: str = "cli"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A knowledge passage an answer stands on."""
+
+    source: str
+    heading: str
+    text: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        """Plain form for JSON output and message metadata."""
+        return {"source": self.source, "heading": self.heading}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The agent's answer and what it decided."""
+
+    text: str
+    role: str
+    mode: AnswerMode
+    grounded: bool
+    sources: tuple[Source, ...] = ()
+    handoff: bool = False
+    handoff_reason: str | None = None
+    state: DialogState = field(default_factory=DialogState)
+    quick_replies: tuple[str, ...] = ()
+    lead_completed: LeadState | None = None
+    notes: tuple[str, ...] = ()
+
+    def meta(self) -> dict[str, Any]:
+        """What is stored with the reply message and shown to managers."""
+        return {
+            "role": self.role, "mode": self.mode, "grounded": self.grounded,
+            "handoff": self.handoff, "handoff_reason": self.handoff_reason,
+            "sources": [s.as_dict() for s in self.sources], "notes": list(self.notes),
+        }

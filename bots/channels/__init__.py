@@ -1,0 +1,1 @@
+"""Channel adapters: one module per messenger, all implementing `Channel`."""

@@ -1,0 +1,216 @@
+"""The conversation engine: durable inbox in, agent turn, durable outbox out.
+
+- `accept` stores an inbound message in the inbox (deduplicated by channel
+  and external id) and returns only after the commit: a channel acknowledges
+  the messenger after that, so a crash later loses nothing.
+- Messages of one dialog are processed one at a time, in inbox order; other
+  dialogs run concurrently.
+- A processed message, its reply, the dialog's new state and the outbox item
+  are written in one transaction together with marking the inbox item done:
+  after a crash, a message is either answered (and its reply queued) or still
+  pending, never both and never neither. `recover` picks pending ones up.
+- A dialog with a manager gets no bot turn: the message is stored and relayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from agents.agent import Agent
+from agents.turn import DialogState, HistoryItem, Reply, TurnInput
+from bots.messages import InboundMessage, OutboundMessage
+from store.db import Database
+from store.models import Author, Dialog, DialogStatus, Direction, InboxItem
+from store.repositories import DialogRepository, InboxRepository, MessageRepository, OutboxRepository
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+HISTORY_MESSAGES = 12
+ERROR_TEXT = ("Извините, не получилось обработать сообщение. Я передал диалог менеджеру — "
+              "он ответит здесь же.")
+
+RelayHook = Callable[[Dialog, InboundMessage], Awaitable[None]]
+HandoffHook = Callable[[Dialog, Reply], Awaitable[None]]
+
+
+@dataclass
+class EngineHooks:
+    """Optional callbacks for the runtime around the engine (console, managers' chat)."""
+
+    on_customer_message_for_manager: RelayHook | None = None
+    on_handoff: HandoffHook | None = None
+    on_outbox: Callable[[], None] | None = None
+    typing: Callable[[str, str], Awaitable[None]] | None = None
+
+
+@dataclass
+class _DialogLocks:
+    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+
+    def get(self, key: tuple[str, str]) -> asyncio.Lock:
+        return self.locks.setdefault(key, asyncio.Lock())
+
+
+class ConversationEngine:
+    """Accepts inbound messages and turns them into stored replies."""
+
+    def __init__(self, db: Database, agent: Agent, default_role: str,
+                 hooks: EngineHooks | None = None) -> None:
+        self.db = db
+        self.agent = agent
+        self.default_role = default_role
+        self.hooks = hooks or EngineHooks()
+        self._locks = _DialogLocks()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def accept(self, message: InboundMessage) -> int | None:
+        """Store `message` durably; None when it is a repeated delivery."""
+        async with self.db.transaction() as session:
+            inbox_id = await InboxRepository(session).add(
+                message.channel, message.external_update_id, message.dialog_key,
+                message.to_payload())
+        if inbox_id is None:
+            log.info("duplicate delivery %s/%s dropped", message.channel, message.external_update_id)
+            return None
+        self._schedule(message.channel, message.dialog_key)
+        return inbox_id
+
+    async def recover(self) -> int:
+        """Schedule every dialog with pending inbox items (after a restart)."""
+        async with self.db.session() as session:
+            keys = await InboxRepository(session).pending_dialog_keys()
+        for channel, key in keys:
+            self._schedule(channel, key)
+        return len(keys)
+
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until every scheduled dialog has been processed (tests, shutdown)."""
+        async with asyncio.timeout(timeout):
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel processing; pending items stay in the inbox for the next start."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- processing ---------------------------------------------------------
+
+    def _schedule(self, channel: str, dialog_key: str) -> None:
+        task = asyncio.create_task(self._drain(channel, dialog_key), name=f"dialog:{channel}:{dialog_key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, channel: str, dialog_key: str) -> None:
+        async with self._locks.get((channel, dialog_key)):
+            while True:
+                async with self.db.session() as session:
+                    item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
+                if item is None:
+                    return
+                await self._process_safely(item)
+
+    async def _process_safely(self, item: InboxItem) -> None:
+        assert item.id is not None
+        async with self.db.transaction() as session:
+            attempts = await InboxRepository(session).start_attempt(item.id)
+        try:
+            await self._process(item)
+        except Exception as exc:
+            log.exception("processing inbox item %s failed (attempt %s)", item.id, attempts)
+            if (attempts or MAX_ATTEMPTS) >= MAX_ATTEMPTS:
+                await self._give_up(item, exc)
+
+    async def _process(self, item: InboxItem) -> None:
+        message = InboundMessage.from_payload(item.payload)
+        dialog, history = await self._load(message)
+        if dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER):
+            await self._store_for_manager(item, message, dialog)
+            return
+        if self.hooks.typing:
+            await self.hooks.typing(message.channel, message.dialog_key)
+        state = DialogState.from_json(dialog.state)
+        reply = await self.agent.respond(TurnInput(
+            text=message.text, role_id=dialog.role_id, history=history, state=state,
+            channel=message.channel))
+        await self._commit_reply(item, message, dialog, reply)
+        if reply.handoff and self.hooks.on_handoff:
+            await self.hooks.on_handoff(dialog, reply)
+
+    async def _load(self, message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
+        async with self.db.transaction() as session:
+            dialog = await DialogRepository(session).get_or_create(
+                message.channel, message.dialog_key, message.user_ref, self.default_role)
+            assert dialog.id is not None
+            recent = await MessageRepository(session).recent(dialog.id, HISTORY_MESSAGES)
+        history = tuple(HistoryItem(author=str(m.author), text=m.text) for m in recent)  # type: ignore[arg-type]
+        return dialog, history
+
+    async def _commit_reply(self, item: InboxItem, message: InboundMessage, dialog: Dialog,
+                            reply: Reply) -> None:
+        assert item.id is not None and dialog.id is not None
+        async with self.db.transaction() as session:
+            if not await InboxRepository(session).mark_done(item.id):
+                raise RuntimeError(f"inbox item {item.id} was already processed")
+            messages = MessageRepository(session)
+            await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
+                               _inbound_meta(message), inbox_id=item.id)
+            await messages.add(dialog.id, Direction.OUT, Author.AGENT, reply.text, reply.meta())
+            fresh = await DialogRepository(session).get(dialog.id)
+            assert fresh is not None
+            await DialogRepository(session).update(fresh, **_dialog_changes(reply))
+            out = OutboundMessage(channel=message.channel, dialog_key=message.dialog_key,
+                                  text=reply.text, quick_replies=reply.quick_replies,
+                                  sources=tuple(s.as_dict() for s in reply.sources),
+                                  meta={"role": reply.role, "mode": reply.mode})
+            await OutboxRepository(session).add(message.channel, message.dialog_key,
+                                                out.to_payload(), inbox_id=item.id)
+        if self.hooks.on_outbox:
+            self.hooks.on_outbox()
+
+    async def _store_for_manager(self, item: InboxItem, message: InboundMessage, dialog: Dialog) -> None:
+        assert item.id is not None and dialog.id is not None
+        async with self.db.transaction() as session:
+            if not await InboxRepository(session).mark_done(item.id):
+                return
+            await MessageRepository(session).add(dialog.id, Direction.IN, Author.CUSTOMER,
+                                                 message.text, _inbound_meta(message), inbox_id=item.id)
+        if self.hooks.on_customer_message_for_manager:
+            await self.hooks.on_customer_message_for_manager(dialog, message)
+
+    async def _give_up(self, item: InboxItem, exc: BaseException) -> None:
+        """After repeated failures: apologise, hand off, and never loop on the message."""
+        assert item.id is not None
+        message = InboundMessage.from_payload(item.payload)
+        async with self.db.transaction() as session:
+            await InboxRepository(session).mark_failed(item.id, exc)
+            dialog = await DialogRepository(session).by_key(message.channel, message.dialog_key)
+            if dialog is not None:
+                await DialogRepository(session).update(
+                    dialog, status=DialogStatus.WAITING, handoff_reason="error")
+            out = OutboundMessage(channel=message.channel, dialog_key=message.dialog_key,
+                                  text=ERROR_TEXT, author="system")
+            await OutboxRepository(session).add(message.channel, message.dialog_key,
+                                                out.to_payload(), inbox_id=item.id)
+        if self.hooks.on_outbox:
+            self.hooks.on_outbox()
+
+
+def _inbound_meta(message: InboundMessage) -> dict[str, object]:
+    meta: dict[str, object] = {"external_update_id": message.external_update_id}
+    if message.attachments:
+        meta["attachments"] = [a.model_dump(mode="json") for a in message.attachments]
+    return meta
+
+
+def _dialog_changes(reply: Reply) -> dict[str, object]:
+    changes: dict[str, object] = {"role_id": reply.role, "state": reply.state.to_json(),
+                                  "summary": reply.state.summary}
+    if reply.handoff:
+        changes |= {"status": DialogStatus.WAITING, "handoff_reason": reply.handoff_reason}
+    return changes

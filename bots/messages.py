@@ -1,0 +1,73 @@
+"""Channel-neutral messages: what a channel adapter produces and consumes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TEXT_CHARS = 8000
+
+
+class Attachment(BaseModel):
+    """A voice note, file or shared contact that came with a message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["voice", "audio", "file", "contact", "image"]
+    media_ref: str | None = None
+    mime_type: str | None = None
+    duration_s: float | None = None
+    size_bytes: int | None = None
+    phone: str | None = None
+    name: str | None = None
+
+
+class InboundMessage(BaseModel):
+    """One message from a customer, as every channel reports it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    external_update_id: str
+    external_message_id: str | None = None
+    dialog_key: str
+    user_ref: str
+    text: str = Field("", max_length=MAX_TEXT_CHARS)
+    attachments: tuple[Attachment, ...] = ()
+    received_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    raw: dict[str, Any] = Field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe form for the inbox."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> InboundMessage:
+        """Read back what `to_payload` stored."""
+        return cls.model_validate(payload)
+
+
+class OutboundMessage(BaseModel):
+    """A reply to deliver through a channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str
+    dialog_key: str
+    text: str
+    quick_replies: tuple[str, ...] = ()
+    sources: tuple[dict[str, str], ...] = ()
+    author: Literal["agent", "manager", "system"] = "agent"
+    thread: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        """JSON-safe form for the outbox."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> OutboundMessage:
+        """Read back what `to_payload` stored."""
+        return cls.model_validate(payload)

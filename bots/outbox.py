@@ -1,0 +1,113 @@
+"""Delivery of stored replies through their channels, with retries.
+
+The dispatcher wakes when the engine queues a reply (and every few seconds
+anyway, for retries and replies queued by another process). A `retry_after`
+from the messenger is honoured; other failures back off exponentially; a
+permanent failure (the user blocked the bot) closes the dialog instead of
+looping; after `MAX_ATTEMPTS` an item is dead and stays visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from bots.channels.base import Channel, DeliveryError
+from bots.messages import OutboundMessage
+from store.db import Database
+from store.models import DialogStatus, OutboxItem
+from store.repositories import DialogRepository, OutboxRepository, backoff_delay
+from store.types import utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+POLL_S = 2.0
+
+
+class OutboxDispatcher:
+    """Sends due outbox items through the channel each item names."""
+
+    def __init__(self, db: Database, channels: Mapping[str, Channel]) -> None:
+        self.db = db
+        self.channels = channels
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Something was queued: deliver it now."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the delivery loop in the background."""
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self) -> None:
+        """Stop the loop; undelivered items stay queued."""
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def deliver_due(self) -> int:
+        """Send everything due now, each dialog in order; return how many were sent."""
+        async with self.db.session() as session:
+            items = await OutboxRepository(session).due(utc_now())
+        sent, blocked = 0, set()
+        for item in items:
+            key = (item.channel, item.dialog_key)
+            if key in blocked:
+                continue
+            if await self._deliver(item):
+                sent += 1
+            else:
+                blocked.add(key)
+        return sent
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox delivery round failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_S)
+
+    async def _deliver(self, item: OutboxItem) -> bool:
+        assert item.id is not None
+        channel = self.channels.get(item.channel)
+        if channel is None:
+            return False  # another process owns that channel; it will deliver the item
+        try:
+            await channel.send(OutboundMessage.from_payload(item.payload))
+        except DeliveryError as exc:
+            await self._failed(item, exc)
+            return False
+        except Exception as exc:
+            log.exception("sending outbox item %s failed", item.id)
+            await self._failed(item, DeliveryError(str(exc)))
+            return False
+        async with self.db.transaction() as session:
+            await OutboxRepository(session).mark_sent(item.id)
+        return True
+
+    async def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
+        assert item.id is not None
+        async with self.db.transaction() as session:
+            repo = OutboxRepository(session)
+            if exc.permanent or item.attempts + 1 >= MAX_ATTEMPTS:
+                await repo.mark_dead(item.id, exc)
+                if exc.permanent:
+                    await _close_dialog(session, item)
+                return
+            delay = exc.retry_after if exc.retry_after is not None else backoff_delay(item.attempts + 1)
+            await repo.mark_retry(item.id, exc, delay)
+
+
+async def _close_dialog(session: object, item: OutboxItem) -> None:
+    dialogs = DialogRepository(session)  # type: ignore[arg-type]
+    dialog = await dialogs.by_key(item.channel, item.dialog_key)
+    if dialog is not None:
+        await dialogs.update(dialog, status=DialogStatus.CLOSED, handoff_reason="blocked")

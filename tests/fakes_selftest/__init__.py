@@ -1,0 +1,1 @@
+"""Self-tests: the loopback fakes against the real aiogram and ChatOpenAI clients."""
