@@ -138,7 +138,8 @@ class Agent:
         handoff = bool(completed) and role.handoff.on_lead_complete
         return Reply(step.text, role.id, "rules", grounded=True, state=state,
                      handoff=handoff, handoff_reason="lead" if handoff else None,
-                     quick_replies=step.quick_replies, lead_completed=completed)
+                     quick_replies=step.quick_replies, request_phone=step.request_phone,
+                     lead_completed=completed)
 
     async def _answer(self, role: Any, text: str, turn: TurnInput, state: DialogState) -> Reply:
         answer: Answer = await self.answerer.answer(role, text, recent(turn.history))

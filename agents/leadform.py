@@ -50,6 +50,7 @@ class FormStep:
     cancelled: bool = False
     reminder: str = ""
     quick_replies: tuple[str, ...] = ()
+    request_phone: bool = False
 
 
 class LeadForm:
@@ -133,7 +134,8 @@ class LeadForm:
         for field in self.form.fields:
             if field.name not in state.fields:
                 state.asking = field.name
-                return FormStep(True, field.ask, quick_replies=() if field.required else ("Пропустить",))
+                return FormStep(True, field.ask, quick_replies=() if field.required else ("Пропустить",),
+                                request_phone=field.name == "phone")
         state.asking = None
         state.completed = True
         product = PRODUCT_NAMES.get(state.product, "обращение")

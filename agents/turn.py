@@ -93,6 +93,7 @@ class Reply:
     handoff_reason: str | None = None
     state: DialogState = field(default_factory=DialogState)
     quick_replies: tuple[str, ...] = ()
+    request_phone: bool = False
     lead_completed: LeadState | None = None
     notes: tuple[str, ...] = ()
 

@@ -33,18 +33,25 @@ HISTORY_MESSAGES = 12
 ERROR_TEXT = ("Извините, не получилось обработать сообщение. Я передал диалог менеджеру — "
               "он ответит здесь же.")
 
-RelayHook = Callable[[Dialog, InboundMessage], Awaitable[None]]
-HandoffHook = Callable[[Dialog, Reply], Awaitable[None]]
+NO_VOICE_TEXT = ("Голосовые сообщения я пока не распознаю. Напишите, пожалуйста, текстом — "
+                 "или попросите позвать менеджера.")
+UNSUPPORTED_TEXT = "Я понимаю только текст. Напишите, пожалуйста, ваш вопрос словами."
 
 
 @dataclass
 class EngineHooks:
-    """Optional callbacks for the runtime around the engine (console, managers' chat)."""
+    """Optional callbacks and settings of the runtime around the engine.
 
-    on_customer_message_for_manager: RelayHook | None = None
-    on_handoff: HandoffHook | None = None
+    `managers_channel` names the outbox channel that notifies managers (a
+    Telegram forum, say): a handoff and every customer message of a handed-off
+    dialog are queued to it in the same transaction, so a notification is
+    never lost.
+    """
+
     on_outbox: Callable[[], None] | None = None
     typing: Callable[[str, str], Awaitable[None]] | None = None
+    managers_channel: str | None = None
+    transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
 
 
 @dataclass
@@ -127,20 +134,33 @@ class ConversationEngine:
                 await self._give_up(item, exc)
 
     async def _process(self, item: InboxItem) -> None:
-        message = InboundMessage.from_payload(item.payload)
+        message = await self._readable(InboundMessage.from_payload(item.payload))
         dialog, history = await self._load(message)
         if dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER):
             await self._store_for_manager(item, message, dialog)
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
-        state = DialogState.from_json(dialog.state)
-        reply = await self.agent.respond(TurnInput(
-            text=message.text, role_id=dialog.role_id, history=history, state=state,
-            channel=message.channel))
+        reply = await self._turn(message, dialog, history)
         await self._commit_reply(item, message, dialog, reply)
-        if reply.handoff and self.hooks.on_handoff:
-            await self.hooks.on_handoff(dialog, reply)
+
+    async def _readable(self, message: InboundMessage) -> InboundMessage:
+        """Voice notes become text when a transcriber is configured."""
+        voice = any(a.kind in ("voice", "audio") for a in message.attachments)
+        if voice and self.hooks.transcribe is not None:
+            return await self.hooks.transcribe(message)
+        return message
+
+    async def _turn(self, message: InboundMessage, dialog: Dialog,
+                    history: tuple[HistoryItem, ...]) -> Reply:
+        state = DialogState.from_json(dialog.state)
+        text = message.text or _contact_text(message)
+        if not text.strip():
+            voice = any(a.kind in ("voice", "audio") for a in message.attachments)
+            return Reply(NO_VOICE_TEXT if voice else UNSUPPORTED_TEXT, dialog.role_id, "rules",
+                         grounded=True, state=state, quick_replies=("Позвать менеджера",))
+        return await self.agent.respond(TurnInput(
+            text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel))
 
     async def _load(self, message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
         async with self.db.transaction() as session:
@@ -167,11 +187,22 @@ class ConversationEngine:
             out = OutboundMessage(channel=message.channel, dialog_key=message.dialog_key,
                                   text=reply.text, quick_replies=reply.quick_replies,
                                   sources=tuple(s.as_dict() for s in reply.sources),
-                                  meta={"role": reply.role, "mode": reply.mode})
+                                  meta={"role": reply.role, "mode": reply.mode,
+                                        "request_phone": reply.request_phone})
             await OutboxRepository(session).add(message.channel, message.dialog_key,
                                                 out.to_payload(), inbox_id=item.id)
+            if reply.handoff:
+                await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
+
+    async def _notify_managers(self, session: object, dialog: Dialog, kind: str, text: str) -> None:
+        if not self.hooks.managers_channel:
+            return
+        note = OutboundMessage(channel=self.hooks.managers_channel, dialog_key=str(dialog.id),
+                               text=text, author="system", meta={"kind": kind})
+        await OutboxRepository(session).add(self.hooks.managers_channel, str(dialog.id),  # type: ignore[arg-type]
+                                            note.to_payload())
 
     async def _store_for_manager(self, item: InboxItem, message: InboundMessage, dialog: Dialog) -> None:
         assert item.id is not None and dialog.id is not None
@@ -180,8 +211,9 @@ class ConversationEngine:
                 return
             await MessageRepository(session).add(dialog.id, Direction.IN, Author.CUSTOMER,
                                                  message.text, _inbound_meta(message), inbox_id=item.id)
-        if self.hooks.on_customer_message_for_manager:
-            await self.hooks.on_customer_message_for_manager(dialog, message)
+            await self._notify_managers(session, dialog, "customer", message.text)
+        if self.hooks.on_outbox:
+            self.hooks.on_outbox()
 
     async def _give_up(self, item: InboxItem, exc: BaseException) -> None:
         """After repeated failures: apologise, hand off, and never loop on the message."""
@@ -208,9 +240,15 @@ def _inbound_meta(message: InboundMessage) -> dict[str, object]:
     return meta
 
 
+def _contact_text(message: InboundMessage) -> str:
+    """A shared contact reads as its phone number (the lead form takes it only after consent)."""
+    phones = [a.phone for a in message.attachments if a.kind == "contact" and a.phone]
+    return phones[0] if phones else ""
+
+
 def _dialog_changes(reply: Reply) -> dict[str, object]:
     changes: dict[str, object] = {"role_id": reply.role, "state": reply.state.to_json(),
-                                  "summary": reply.state.summary}
+                                  "summary": reply.state.summary, "status": DialogStatus.BOT}
     if reply.handoff:
         changes |= {"status": DialogStatus.WAITING, "handoff_reason": reply.handoff_reason}
     return changes

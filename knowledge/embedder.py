@@ -58,7 +58,9 @@ class SentenceTransformerEmbedder:
     @property
     def dimension(self) -> int:
         """Vector size."""
-        return int(self.model.get_sentence_embedding_dimension())
+        getter = getattr(self.model, "get_embedding_dimension", None) or \
+            self.model.get_sentence_embedding_dimension
+        return int(getter())
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for search queries."""

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 
-from knowledge.ru.lemmatizer import Lemmatizer
+from knowledge.ru.lemmatizer import SYNONYMS, Lemmatizer
 
 _STEM = 5  # «страховой» and «страхование» count as the same word here, as in BM25
 COVERAGE_WEIGHT = 0.35
@@ -42,8 +42,13 @@ class Reranker:
         self._df = doc_freq
         self._n = max(n_docs, 1)
 
-    def rerank(self, query: str, candidates: Sequence[tuple[str, str, float]]) -> list[tuple[str, float]]:
-        """(id, text, base score) → (id, new score), best first; base scores are normalised."""
+    def rerank(self, query: str,
+               candidates: Sequence[tuple[str, str, float]]) -> list[tuple[str, float]]:
+        """(id, text, base score) → (id, new score), best first; base scores are normalised.
+
+        A text may start with its heading path on the first line: a section
+        titled «Показатель долговой нагрузки (ПДН)» then counts as defining ПДН.
+        """
         if not candidates:
             return []
         top = max(score for _, _, score in candidates) or 1.0
@@ -56,7 +61,7 @@ class Reranker:
             sentences = split_sentences(text)
             bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
             bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
-            if term and self._defines(term, sentences):
+            if term and (self._defines(term, sentences) or self._title_defines(term, _title(text))):
                 bonus += DEFINITION_WEIGHT
             out.append((chunk_id, score / top + bonus))
         return sorted(out, key=lambda x: -x[1])
@@ -80,9 +85,9 @@ class Reranker:
             return 0.0
         best = 0.0
         for sentence in sentences:
-            words = self._lem.lemmas(sentence)
+            words = set(self._lem.lemmas(sentence))
             stems = {w[:_STEM] for w in words if len(w) > _STEM}
-            present = [q for q in q_lemmas if q in words or (len(q) > _STEM and q[:_STEM] in stems)]
+            present = [q for q in q_lemmas if _matches(q, words, stems)]
             best = max(best, sum(self._idf(lem) for lem in present) / total)
         return best
 
@@ -97,20 +102,50 @@ class Reranker:
         m = _DEFINITION_QUERY.match(query)
         return self._lem.lemmas(m.group(1)) if m else []
 
+    def title_defines(self, query: str, title: str) -> bool:
+        """Whether a section title names the «что такое X?» term: «X» or «Расшифровка (X)»."""
+        term = self._definition_term(query)
+        return bool(term) and self._title_defines(term, title)
+
+    def _title_defines(self, term: list[str], title: str) -> bool:
+        if not title:
+            return False
+        bracketed = set(self._lem.lemmas(" ".join(re.findall(r"\(([^)]{1,40})\)", title))))
+        plain = self._lem.lemmas(re.sub(r"\([^)]*\)", " ", title))
+        return plain == term or (set(term) <= bracketed and len(plain) <= 5)
+
     def _defines(self, term: list[str], sentences: Sequence[str]) -> bool:
         """A sentence whose part before a definition mark holds every word of the term."""
         for sentence in sentences:
             mark = _DEFINITION_MARK.search(sentence)
             if mark and mark.start() < 160:
-                head = self._lem.lemmas(sentence[: mark.start()])
+                subject = sentence[: mark.start()]
+                head = self._lem.lemmas(subject)
                 # «Кредитный риск, то есть …» defines; «Одним из видов кредитного
-                # риска является …» only mentions: the term must be most of the subject.
-                if all(t in head for t in term) and len(head) <= len(term) + 2:
+                # риска является …» only mentions: the term must be most of the subject,
+                # or be its abbreviation in brackets («Показатель … (ПДН) — это»).
+                bracketed = set(self._lem.lemmas(" ".join(re.findall(r"\(([^)]{1,40})\)", subject))))
+                short = len(self._lem.lemmas(re.sub(r"\([^)]*\)", " ", subject)))
+                if all(t in head for t in term) and (
+                    len(head) <= len(term) + 2 or (set(term) <= bracketed and short <= 5)):
                     return True
         return False
 
 
 _BOUNDARY = re.compile(r"(?<=[.!?…])\s+(?=[«\"(]?[А-ЯЁA-Z0-9])|\s*\n\s*")
+
+
+def _title(text: str) -> str:
+    """The section title, when the text starts with its heading path."""
+    head, _, body = text.partition("\n")
+    return head.rsplit(" › ", 1)[-1] if body else ""
+
+
+def _matches(lemma: str, words: set[str], stems: set[str]) -> bool:
+    """The query word, its 5-letter stem, or one of its synonyms is in the sentence."""
+    if lemma in words or (len(lemma) > _STEM and lemma[:_STEM] in stems):
+        return True
+    return any(syn in words for syn in SYNONYMS.get(lemma, ()))
 
 
 def split_sentences(text: str) -> list[str]:

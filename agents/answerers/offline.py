@@ -54,7 +54,8 @@ class OfflineAnswerer:
         windows = self._windows(text, hits, role.style.max_chars)
         sources = tuple(dict.fromkeys(Source(h.chunk.source, h.chunk.heading, h.chunk.text)
                                       for h, _ in windows))
-        body = "\n\n".join(" ".join(sentences) for _, sentences in windows)
+        body = "\n\n".join(self._with_heading(hit, _join(hit.chunk.text, sentences))
+                             for hit, sentences in windows)
         return Answer(body, "offline", grounded=True, sources=sources,
                       notes=(f"coverage:{covered:.2f}",))
 
@@ -68,9 +69,15 @@ class OfflineAnswerer:
         scored = []
         for rank, hit in enumerate(hits):
             sentences = split_sentences(hit.chunk.text)
+            path = " ".join(hit.chunk.headings)
+            leaf = hit.chunk.headings[-1] if hit.chunk.headings else ""
             for pos, sentence in enumerate(sentences):
-                score = reranker.coverage(query, [sentence]) + 0.25 / (rank + 1)
-                score += 0.5 if reranker.defines(query, [sentence]) else 0.0
+                # A list item reads under its headings: «Часы работы: …» under «Отделение «Речное»».
+                score = reranker.coverage(query, [f"{path} {sentence}"]) + 0.25 / (rank + 1)
+                # A section titled «Показатель долговой нагрузки (ПДН)» defines ПДН in its opening.
+                defines = reranker.defines(query, [sentence]) or (
+                    pos == 0 and reranker.title_defines(query, leaf))
+                score += 0.5 if defines else 0.0
                 scored.append((score, rank, pos, hit, sentences))
         scored.sort(key=lambda x: (-x[0], x[1], x[2]))
         out: list[tuple[Hit, list[str]]] = []
@@ -84,6 +91,13 @@ class OfflineAnswerer:
                 out.append((hit, run))
                 budget -= sum(len(s) + 1 for s in run)
         return out
+
+    def _with_heading(self, hit: Hit, text: str) -> str:
+        """Prefix the section's heading when the sentences do not say what they are about."""
+        leaf = hit.chunk.headings[-1] if hit.chunk.headings else ""
+        if not leaf or self.index.reranker().coverage(leaf, [text[:200]]) >= 0.5:
+            return text
+        return f"{leaf}:\n{text}"
 
     @staticmethod
     def _run(sentences: list[str], start: int, budget: int, seen: set[str]) -> list[str]:
@@ -101,6 +115,14 @@ class OfflineAnswerer:
             seen.add(key)
             run.append(sentence)
         return run
+
+
+def _join(text: str, sentences: list[str]) -> str:
+    """Sentences joined as the passage had them: list items and rows stay on their own lines."""
+    out = sentences[0]
+    for sentence in sentences[1:]:
+        out += ("\n" if f"\n{sentence}" in text else " ") + sentence
+    return out
 
 
 def _shorten(sentence: str, limit: int) -> str:

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import agent, kb, models
+from bots.cli import agent, kb, models, serve
 from bots.cli.common import CliState
 from bots.config import ConfigError
 
@@ -21,6 +21,7 @@ app.add_typer(kb.app, name="kb")
 app.add_typer(models.app, name="models")
 app.command("ask")(agent.ask_cmd)
 app.command("chat")(agent.chat_cmd)
+app.command("serve")(serve.serve_cmd)
 
 
 @app.callback()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,7 +228,7 @@ class MainResult:
 
 @pytest.fixture
 def run_main(monkeypatch: pytest.MonkeyPatch,
-             capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[..., MainResult]]:
+             capsys: pytest.CaptureFixture[str]) -> Callable[..., MainResult]:
     """Runs the console-script entry point `bots.cli.app:main` in-process."""
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # the CLI framework replaces it
 
@@ -239,4 +239,4 @@ def run_main(monkeypatch: pytest.MonkeyPatch,
         out = capsys.readouterr()
         return MainResult(exc.value.code, out.out, out.err)
 
-    yield run
+    return run

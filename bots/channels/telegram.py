@@ -1,0 +1,161 @@
+"""The Telegram channel on aiogram: polling or webhook in, rate-limited sends out.
+
+aiogram's own loops acknowledge an update before it is handled (polling moves
+the offset as soon as updates are fetched; the webhook handler answers 200
+first). Here both are driven by hand: an update is fed to the routers, whose
+handler returns only after the engine committed it to the inbox, and only
+then does polling move the offset past it or the webhook answer 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ChatAction, ParseMode
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import GetUpdates
+from aiogram.types import Message, Update
+
+from bots.channels.base import Channel, DeliveryError
+from bots.channels.ratelimit import RateLimiter
+from bots.channels.telegram_format import keyboard, render
+from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
+from bots.config import TelegramSettings
+from bots.messages import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_S = 25
+ALLOWED_UPDATES = ["message"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ManagerMessage = Callable[[Message, int], Awaitable[None]]
+
+
+class TelegramChannel(Channel):
+    """One bot: receives customers' messages, sends replies."""
+
+    name = CHANNEL
+
+    def __init__(self, settings: TelegramSettings, accept: Accept,
+                 on_manager_message: ManagerMessage | None = None,
+                 limiter: RateLimiter | None = None) -> None:
+        if settings.token is None:
+            raise ValueError("channels.telegram.token is required")
+        self.settings = settings
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_url))
+        self.bot = Bot(settings.token.get_secret_value(), session=session)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.include_router(
+            build_router(accept, settings.managers_chat_id, on_manager_message))
+        self.limiter = limiter or RateLimiter()
+        self._poller: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Register the webhook, or start polling (dropping any webhook first)."""
+        if self.settings.mode == "webhook":
+            assert self.settings.webhook_url and self.settings.webhook_secret
+            await self.bot.set_webhook(self.settings.webhook_url, allowed_updates=ALLOWED_UPDATES,
+                                       secret_token=self.settings.webhook_secret.get_secret_value())
+            return
+        await self.bot.delete_webhook(drop_pending_updates=False)
+        self._stopping.clear()
+        self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+
+    async def stop(self) -> None:
+        """Stop polling and close the HTTP session."""
+        self._stopping.set()
+        if self._poller:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.bot.session.close()
+
+    # -- inbound ----------------------------------------------------------------
+
+    async def _poll(self) -> None:
+        offset: int | None = None
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                updates = await self.bot(GetUpdates(offset=offset, timeout=POLL_TIMEOUT_S,
+                                                    allowed_updates=ALLOWED_UPDATES))
+                for update in updates:
+                    await self.dispatcher.feed_update(self.bot, update)
+                    # Only now, with the update in the inbox, may Telegram forget it.
+                    offset = update.update_id + 1
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError:
+                log.error("Telegram rejected the bot token: check channels.telegram.token")
+                return
+            except Exception as exc:  # network, Telegram, or our store: retry, never skip
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning("Telegram polling failed (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+
+    def secret_ok(self, header: str | None) -> bool:
+        """Constant-time check of the webhook secret header."""
+        secret = self.settings.webhook_secret
+        if secret is None or header is None:
+            return False
+        return hmac.compare_digest(header.encode(), secret.get_secret_value().encode())
+
+    async def handle_webhook(self, body: bytes, header: str | None) -> int:
+        """HTTP status for one webhook call: 401 without the secret, 200 once stored."""
+        if not self.secret_ok(header):
+            return 401
+        try:
+            update = Update.model_validate_json(body, context={"bot": self.bot})
+        except ValueError:
+            return 400
+        await self.dispatcher.feed_update(self.bot, update)
+        return 200
+
+    # -- outbound ---------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Deliver one message in ≤4096-character parts, paced per chat and overall."""
+        chat_id = int(message.dialog_key)
+        parts = render(message)
+        markup = keyboard(message)
+        for n, part in enumerate(parts):
+            await self.limiter.wait(message.dialog_key)
+            await self._send_part(chat_id, part, markup if n == len(parts) - 1 else None,
+                                  int(message.thread) if message.thread else None)
+
+    async def _send_part(self, chat_id: int, text: str, markup: object, thread: int | None) -> None:
+        try:
+            await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
+                                        reply_markup=markup, message_thread_id=thread)  # type: ignore[arg-type]
+        except TelegramRetryAfter as exc:
+            raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+        except TelegramForbiddenError as exc:
+            raise DeliveryError(str(exc), permanent=True) from exc
+        except TelegramBadRequest as exc:
+            permanent = "chat not found" in str(exc).lower() or "user is deactivated" in str(exc).lower()
+            raise DeliveryError(str(exc), permanent=permanent) from exc
+        except TelegramNetworkError as exc:
+            raise DeliveryError(str(exc)) from exc
+
+    async def send_typing(self, dialog_key: str) -> None:
+        """«печатает…» while the agent works; failures do not matter."""
+        with contextlib.suppress(Exception):
+            await self.bot.send_chat_action(int(dialog_key), ChatAction.TYPING)

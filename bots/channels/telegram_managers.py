@@ -1,0 +1,141 @@
+"""The managers' desk in a Telegram forum supergroup (`managers_chat_id`).
+
+Each handed-off dialog gets its own forum topic with the transcript so far and
+the lead card; the customer's further messages appear in it. A manager's
+message in the topic goes to the customer through the dialog's own channel;
+`/bot` returns the dialog to the agent, `/close` closes it.
+
+Notifications arrive through the outbox (channel `telegram_managers`), so a
+handoff is retried until the forum has it — it never silently fails.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.types import Message
+
+from agents.turn import DialogState
+from bots.channels.base import Channel, DeliveryError
+from bots.channels.ratelimit import RateLimiter
+from bots.channels.telegram_format import split_text
+from bots.handoff import HandoffError, HandoffService
+from bots.messages import OutboundMessage
+from store.db import Database
+from store.models import Dialog, DialogStatus
+from store.repositories import DialogRepository, MessageRepository
+
+log = logging.getLogger(__name__)
+
+NAME = "telegram_managers"
+REASONS = {"request": "просит менеджера", "complaint": "жалоба", "lead": "новая заявка",
+           "no_answer": "бот не нашёл ответа", "error": "ошибка обработки", "llm": "по решению агента"}
+AUTHORS = {"customer": "👤 Клиент", "agent": "🤖 Бот", "manager": "👩‍💼 Менеджер", "system": "ℹ️"}
+TRANSCRIPT_MESSAGES = 20
+
+
+class TelegramManagersDesk(Channel):
+    """Posts handoffs into forum topics and turns managers' messages into actions."""
+
+    name = NAME
+
+    def __init__(self, bot: Bot, chat_id: int, db: Database, handoff: HandoffService,
+                 limiter: RateLimiter) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+        self.db = db
+        self.handoff = handoff
+        self.limiter = limiter
+
+    async def send(self, message: OutboundMessage) -> None:
+        """A handoff card or a customer's message, into the dialog's topic."""
+        dialog = await self._dialog(int(message.dialog_key))
+        if dialog is None:
+            return
+        thread = await self._topic(dialog)
+        if message.meta.get("kind") == "customer":
+            await self._post(thread, f"{AUTHORS['customer']}: {html.escape(message.text)}")
+        else:
+            await self._post(thread, await self._card(dialog))
+
+    async def on_manager_message(self, message: Message, update_id: int) -> None:
+        """A manager wrote in a topic: relay it, or run /bot, /close."""
+        if not message.message_thread_id or not (message.text or "").strip():
+            return
+        dialog = await self._dialog_by_thread(message.message_thread_id)
+        if dialog is None or dialog.id is None:
+            return
+        manager = message.from_user.full_name if message.from_user else "менеджер"
+        command = (message.text or "").strip().split()[0].split("@")[0].lower()
+        try:
+            if command == "/bot":
+                await self.handoff.back_to_bot(dialog.id, manager)
+            elif command == "/close":
+                await self.handoff.close(dialog.id, manager)
+            else:
+                await self.handoff.reply(dialog.id, message.text or "", manager,
+                                         source=NAME, external_id=str(update_id))
+        except HandoffError as exc:
+            await self._post(message.message_thread_id, html.escape(str(exc)))
+
+    async def _topic(self, dialog: Dialog) -> int:
+        state = dict(dialog.state)
+        thread = state.get("manager_thread")
+        if thread:
+            return int(thread)
+        reason = REASONS.get(dialog.handoff_reason or "", dialog.handoff_reason or "передан")
+        try:
+            topic = await self.bot.create_forum_topic(self.chat_id, f"#{dialog.id} · {reason}"[:128])
+        except TelegramRetryAfter as exc:
+            raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            raise DeliveryError(f"managers' forum: {exc}") from exc
+        async with self.db.transaction() as session:
+            repo = DialogRepository(session)
+            fresh = await repo.get(dialog.id or 0)
+            if fresh is not None:
+                await repo.update(fresh, state={**fresh.state, "manager_thread": topic.message_thread_id})
+        return topic.message_thread_id
+
+    async def _card(self, dialog: Dialog) -> str:
+        assert dialog.id is not None
+        async with self.db.session() as session:
+            messages = await MessageRepository(session).recent(dialog.id, TRANSCRIPT_MESSAGES)
+        lines = [f"<b>Диалог #{dialog.id}</b> · {html.escape(dialog.channel)} · "
+                 f"{html.escape(REASONS.get(dialog.handoff_reason or '', dialog.handoff_reason or ''))}"]
+        lead = DialogState.from_json(dialog.state).lead
+        if lead and lead.fields:
+            card = "; ".join(f"{k}: {v}" for k, v in lead.fields.items() if v)
+            lines.append(f"<b>Заявка ({html.escape(lead.product)}):</b> {html.escape(card)}")
+        lines.append("")
+        for m in messages:
+            lines.append(f"{AUTHORS.get(str(m.author), m.author)}: {html.escape(m.text[:600])}")
+        lines.append("\nОтветьте в этой теме — ответ уйдёт клиенту. /bot — вернуть боту, /close — закрыть.")
+        return "\n".join(lines)
+
+    async def _post(self, thread: int, text: str) -> None:
+        for part in split_text(text):
+            await self.limiter.wait(str(self.chat_id))
+            try:
+                await self.bot.send_message(self.chat_id, part, message_thread_id=thread,
+                                            parse_mode="HTML")
+            except TelegramRetryAfter as exc:
+                raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+            except (TelegramBadRequest, TelegramForbiddenError) as exc:
+                raise DeliveryError(f"managers' forum: {exc}") from exc
+
+    async def _dialog(self, dialog_id: int) -> Dialog | None:
+        async with self.db.session() as session:
+            return await DialogRepository(session).get(dialog_id)
+
+    async def _dialog_by_thread(self, thread: int) -> Dialog | None:
+        async with self.db.session() as session:
+            repo = DialogRepository(session)
+            for status in (DialogStatus.WAITING, DialogStatus.MANAGER, DialogStatus.BOT):
+                for dialog in await repo.list_by_status(status):
+                    if dialog.state.get("manager_thread") == thread:
+                        return dialog
+        return None

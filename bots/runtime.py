@@ -1,0 +1,106 @@
+"""The running product: store, knowledge, agent, engine, outbox and channels, wired once.
+
+`Runtime` is built from settings and handed to the web app; nothing lives in
+module globals, so tests build as many as they like and a second process
+builds its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.agent import Agent
+from agents.role_registry import RoleRegistry
+from bots import assembly
+from bots.channels.base import Channel
+from bots.channels.ratelimit import RateLimiter
+from bots.config import Settings
+from bots.engine import ConversationEngine, EngineHooks
+from bots.handoff import HandoffService
+from bots.outbox import OutboxDispatcher
+from knowledge.index import KnowledgeIndex
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Every long-lived component of one product process."""
+
+    settings: Settings
+    db: Database
+    index: KnowledgeIndex
+    roles: RoleRegistry
+    agent: Agent
+    engine: ConversationEngine
+    handoff: HandoffService
+    outbox: OutboxDispatcher
+    channels: dict[str, Channel] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        """Create the components (nothing starts yet)."""
+        db = Database.from_url(settings.store.url.get_secret_value())
+        index = assembly.knowledge_index(settings)
+        roles = assembly.role_registry(settings)
+        agent = assembly.agent(settings, index, roles)
+        channels: dict[str, Channel] = {}
+        outbox = OutboxDispatcher(db, channels)
+        hooks = EngineHooks(on_outbox=outbox.wake, typing=_typing(channels))
+        engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
+        handoff = HandoffService(db, on_outbox=outbox.wake)
+        runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels)
+        runtime._add_channels()
+        return runtime
+
+    def _add_channels(self) -> None:
+        tg = self.settings.channels.telegram
+        if not tg.enabled:
+            return
+        from bots.channels.telegram import TelegramChannel
+        from bots.channels.telegram_managers import TelegramManagersDesk
+
+        limiter = RateLimiter()
+        desks: list[TelegramManagersDesk] = []
+
+        async def to_desk(message: Any, update_id: int) -> None:
+            if desks:
+                await desks[0].on_manager_message(message, update_id)
+
+        channel = TelegramChannel(tg, self.engine.accept, to_desk, limiter)
+        if tg.managers_chat_id is not None:
+            desk = TelegramManagersDesk(channel.bot, tg.managers_chat_id, self.db, self.handoff, limiter)
+            desks.append(desk)
+            self.channels[desk.name] = desk
+            self.engine.hooks.managers_channel = desk.name
+        self.channels[channel.name] = channel
+
+    async def start(self) -> None:
+        """Migrate the store, answer what was pending, start delivery and channels."""
+        await self.db.migrate()
+        pending = await self.engine.recover()
+        if pending:
+            log.info("answering %d dialog(s) left pending by the last run", pending)
+        self.outbox.start()
+        for channel in self.channels.values():
+            await channel.start()
+
+    async def stop(self) -> None:
+        """Stop channels first (no new input), then processing and delivery."""
+        for channel in self.channels.values():
+            await channel.stop()
+        await self.engine.close()
+        await self.outbox.stop()
+        await self.db.dispose()
+
+
+def _typing(channels: dict[str, Channel]):  # type: ignore[no-untyped-def]
+    async def typing(channel: str, dialog_key: str) -> None:
+        target = channels.get(channel)
+        if target is not None:
+            await target.send_typing(dialog_key)
+
+    return typing

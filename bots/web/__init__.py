@@ -1,0 +1,1 @@
+"""The product's ASGI app: webhooks, health and metrics (and, later, web chat and console)."""

@@ -1,0 +1,62 @@
+"""The Starlette app that `sovetnik serve` runs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bots.runtime import Runtime
+from bots.web.metrics import metrics_text
+
+log = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1024 * 1024
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The app around one runtime; the runtime starts and stops with it."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await runtime.db.ping()
+        except Exception as exc:
+            return JSONResponse({"status": "error", "store": exc.__class__.__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "channels": sorted(runtime.channels)})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(await metrics_text(runtime),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def telegram_webhook(request: Request) -> Response:
+        channel = runtime.channels.get("telegram")
+        if channel is None or runtime.settings.channels.telegram.mode != "webhook":
+            return PlainTextResponse("not found", status_code=404)
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return PlainTextResponse("too large", status_code=413)
+        status = await channel.handle_webhook(  # type: ignore[attr-defined]
+            body, request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,44 @@
+"""Prometheus metrics, read from the store at scrape time.
+
+The store is the truth every process shares, so the figures are the same
+whichever process is scraped, and no module keeps counters.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from bots.runtime import Runtime
+from store.models import Dialog, InboxItem, OutboxItem
+
+
+async def metrics_text(runtime: Runtime) -> str:
+    """The exposition text of the current figures."""
+    async with runtime.db.session() as session:
+        dialogs = (await session.execute(
+            sa.select(Dialog.status, sa.func.count()).group_by(Dialog.status))).all()  # type: ignore[arg-type]
+        inbox = (await session.execute(
+            sa.select(InboxItem.status, sa.func.count()).group_by(InboxItem.status))).all()  # type: ignore[arg-type]
+        outbox = (await session.execute(
+            sa.select(OutboxItem.status, sa.func.count()).group_by(OutboxItem.status))).all()  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    registry.register(_Snapshot({
+        "sovetnik_dialogs": ("Dialogs by status.", dialogs),
+        "sovetnik_inbox_items": ("Inbound messages by processing status.", inbox),
+        "sovetnik_outbox_items": ("Outgoing messages by delivery status.", outbox),
+    }))
+    return generate_latest(registry).decode()
+
+
+class _Snapshot:
+    def __init__(self, families: dict[str, tuple[str, list]]) -> None:  # type: ignore[type-arg]
+        self._families = families
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        for name, (doc, rows) in self._families.items():
+            family = GaugeMetricFamily(name, doc, labels=["status"])
+            for status, count in rows:
+                family.add_metric([str(status)], float(count))
+            yield family
