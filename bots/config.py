@@ -33,10 +33,11 @@ class _Section(BaseModel):
 
 
 class ServerSettings(_Section):
-    """Where the web app listens."""
+    """Where the web app listens, and the key that signs console session cookies."""
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    secret_key: SecretStr | None = None  # generated once into var/ when not set
 
 
 class StoreSettings(_Section):

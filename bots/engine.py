@@ -188,7 +188,8 @@ class ConversationEngine:
                                   text=reply.text, quick_replies=reply.quick_replies,
                                   sources=tuple(s.as_dict() for s in reply.sources),
                                   meta={"role": reply.role, "mode": reply.mode,
-                                        "request_phone": reply.request_phone})
+                                        "request_phone": reply.request_phone,
+                                        "handoff": reply.handoff})
             await OutboxRepository(session).add(message.channel, message.dialog_key,
                                                 out.to_payload(), inbox_id=item.id)
             if reply.handoff:

@@ -57,6 +57,10 @@ class Runtime:
         return runtime
 
     def _add_channels(self) -> None:
+        if self.settings.channels.webchat.enabled:
+            from bots.channels.webchat import WebchatChannel
+
+            self.channels["webchat"] = WebchatChannel()
         tg = self.settings.channels.telegram
         if not tg.enabled:
             return

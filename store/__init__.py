@@ -8,6 +8,8 @@ This package depends on no other part of the product. Typical use::
         inbox_id = await InboxRepository(session).add("telegram", "42", "chat-1", payload)
 """
 
+import store.accounts
+import store.audit  # noqa: F401 - registers the audit log with the metadata
 from store.db import DEFAULT_URL, Database
 from store.errors import (
     ConnectionFailedError,

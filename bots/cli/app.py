@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import agent, kb, models, serve
+from bots.cli import agent, kb, models, serve, users
 from bots.cli.common import CliState
 from bots.config import ConfigError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 app.add_typer(kb.app, name="kb")
 app.add_typer(models.app, name="models")
+app.add_typer(users.app, name="users")
 app.command("ask")(agent.ask_cmd)
 app.command("chat")(agent.chat_cmd)
 app.command("serve")(serve.serve_cmd)

@@ -5,14 +5,21 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from bots.runtime import Runtime
+from bots.web import admin, console, dashboard, webchat
+from bots.web.auth import session_secret
 from bots.web.metrics import metrics_text
+from bots.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +59,21 @@ def create_app(runtime: Runtime) -> Starlette:
             body, request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
         return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
 
-    routes = [
+    routes: list[BaseRoute] = [
+        *webchat.routes(runtime),
+        *console.routes(runtime),
+        *admin.routes(runtime),
+        *dashboard.routes(runtime),
+        Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    settings = runtime.settings
+    key = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
+    secret = session_secret(key, settings.path(Path("var")))
+    middleware = [Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
+                             max_age=12 * 3600, same_site="strict", https_only=False)]
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
     return app

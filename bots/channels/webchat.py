@@ -1,0 +1,79 @@
+"""The web chat channel: a page on the product's own site, JSON over WebSocket.
+
+Protocol (every frame is a JSON object):
+- client → server: `{"type": "message", "id": "<client message id>", "text": "..."}`;
+  the id makes a resent message a duplicate, dropped by the inbox.
+- server → client: `{"type": "ack", "id", "duplicate"}` once the message is stored;
+  `{"type": "message", "author", "text", "sources", "quick_replies", "handoff"}`;
+  `{"type": "typing"}` while the agent works; `{"type": "history", "messages"}`
+  on connect; `{"type": "error", "text"}` for a frame it cannot take.
+
+A reply for a customer who is not connected is not lost: it is in the dialog's
+history, sent on the next connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from bots.channels.base import Channel
+from bots.messages import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "webchat"
+
+
+class WebchatChannel(Channel):
+    """Delivers replies to the customer's open browser tabs."""
+
+    name = CHANNEL
+
+    def __init__(self) -> None:
+        self._sockets: dict[str, set[WebSocket]] = {}
+        self._lock = asyncio.Lock()
+
+    async def connect(self, dialog_key: str, socket: WebSocket) -> None:
+        """Register an open tab of a dialog."""
+        async with self._lock:
+            self._sockets.setdefault(dialog_key, set()).add(socket)
+
+    async def disconnect(self, dialog_key: str, socket: WebSocket) -> None:
+        """Forget a closed tab."""
+        async with self._lock:
+            tabs = self._sockets.get(dialog_key)
+            if tabs is not None:
+                tabs.discard(socket)
+                if not tabs:
+                    self._sockets.pop(dialog_key, None)
+
+    async def send(self, message: OutboundMessage) -> None:
+        """Push a reply to every open tab of the dialog (none open: it waits in history)."""
+        await self._broadcast(message.dialog_key, frame(message))
+
+    async def send_typing(self, dialog_key: str) -> None:
+        """Show «печатает…» in the customer's tabs."""
+        await self._broadcast(dialog_key, {"type": "typing"})
+
+    async def _broadcast(self, dialog_key: str, data: dict[str, Any]) -> None:
+        for socket in list(self._sockets.get(dialog_key, ())):
+            try:
+                await socket.send_json(data)
+            except Exception:  # a tab closed mid-send: it will get the history on reconnect
+                log.debug("web chat tab of %s went away", dialog_key)
+                with contextlib.suppress(Exception):
+                    await self.disconnect(dialog_key, socket)
+
+
+def frame(message: OutboundMessage) -> dict[str, Any]:
+    """The `message` frame of a reply."""
+    return {
+        "type": "message", "author": message.author, "text": message.text,
+        "sources": list(message.sources), "quick_replies": list(message.quick_replies),
+        "handoff": bool(message.meta.get("handoff")),
+    }

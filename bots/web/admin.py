@@ -1,0 +1,249 @@
+"""The admins' console: agent roles, knowledge files, the playground, the audit log.
+
+Every save is validated first, written atomically, recorded in the audit log
+and live for the next message: roles are re-read by the registry on change,
+knowledge is re-ingested incrementally (only what changed) into the index the
+running agent searches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from agents.errors import RoleValidationError
+from agents.turn import TurnInput
+from bots.runtime import Runtime
+from bots.web.audit import recent_events, record
+from bots.web.guard import flash, page, posted, require
+from bots.web.templating import render
+from pipelines.ingest.loaders import READERS
+from pipelines.ingest.run import IngestReport, ingest
+
+MAX_UPLOAD = 10 * 1024 * 1024
+MAX_TEXT = 500_000
+TEXT_TYPES = {".md", ".markdown", ".txt", ".html", ".htm"}
+_SAFE_PART = re.compile(r"^[\w][\w.\- ]{0,100}$", re.UNICODE)
+
+
+class _Knowledge:
+    """Safe file operations inside the knowledge folder, and re-ingestion."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.root = runtime.settings.path(runtime.settings.knowledge.docs_dir).resolve()
+        self._lock = asyncio.Lock()
+
+    def resolve(self, rel: str) -> Path:
+        """The file for a relative path; ValueError for anything outside the folder."""
+        parts = [p for p in rel.replace("\\", "/").split("/") if p]
+        if not parts or any(p.startswith(".") or not _SAFE_PART.match(p) for p in parts):
+            raise ValueError("Недопустимое имя файла: буквы, цифры, точка, дефис, подчёркивание.")
+        path = (self.root / Path(*parts)).resolve()
+        if self.root not in path.parents:
+            raise ValueError("Файл должен лежать внутри папки базы знаний.")
+        if path.suffix.lower() not in READERS:
+            raise ValueError("Поддерживаются .md, .txt, .html, .pdf, .docx.")
+        return path
+
+    def files(self) -> list[dict[str, Any]]:
+        """Every knowledge file with its size."""
+        if not self.root.exists():
+            return []
+        return [{"path": p.relative_to(self.root).as_posix(), "size": p.stat().st_size,
+                 "editable": p.suffix.lower() in TEXT_TYPES}
+                for p in sorted(self.root.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+
+    async def reingest(self) -> IngestReport:
+        """Bring the running index in line with the folder (only changed files)."""
+        async with self._lock:
+            settings = self.runtime.settings
+            return await asyncio.to_thread(ingest, [self.root], self.runtime.index,
+                                           embedder_config=settings.embeddings.model)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"было/{name}", tofile=f"стало/{name}"))
+
+
+def _summary(report: IngestReport) -> str:
+    parts = [f"добавлено {len(report.added)}", f"обновлено {len(report.updated)}",
+             f"удалено {len(report.removed)}"]
+    if report.skipped:
+        parts.append("пропущено: " + "; ".join(f"{n} ({why})" for n, why in report.skipped))
+    return "База знаний обновлена: " + ", ".join(parts) + "."
+
+
+def routes(runtime: Runtime) -> list[Route]:
+    """Admin-only console routes."""
+    knowledge = _Knowledge(runtime)
+    roles_dir = runtime.settings.path(runtime.settings.agents.roles_dir)
+
+    async def roles(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        return render(request, "roles.html", page(request, user, roles=runtime.roles.all(),
+                                                    errors=runtime.roles.errors()))
+
+    async def role_edit(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        role_id = request.path_params["role_id"]
+        path = roles_dir / f"{role_id}.yaml"
+        if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", role_id):
+            return Response("Роль не найдена", status_code=404)
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        context: dict[str, Any] = {"role_id": role_id, "text": current, "error": None, "diff": None}
+        status = 200
+        if request.method == "POST":
+            form = await posted(request)
+            if isinstance(form, Response):
+                return form
+            text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
+            context.update(text=text, diff=_diff(current, text, path.name))
+            try:
+                runtime.roles.validate_text(path.name, text)
+            except RoleValidationError as exc:
+                context["error"], status = str(exc), 422
+            else:
+                if form.get("action") == "save":
+                    _write(path, text.encode("utf-8"))
+                    await record(runtime.db, user.name, "role.save", path.name, {"diff": context["diff"]})
+                    context["saved"] = True
+        return render(request, "role_edit.html", page(request, user, **context), status_code=status)
+
+    async def knowledge_list(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        return render(request, "knowledge.html", page(request, user, files=knowledge.files()))
+
+    async def knowledge_edit(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        form = await posted(request) if request.method == "POST" else dict(request.query_params)
+        if isinstance(form, Response):
+            return form
+        rel = form.get("path", "")
+        try:
+            path = knowledge.resolve(rel)
+            if path.suffix.lower() not in TEXT_TYPES:
+                raise ValueError("Этот файл не текстовый: замените его загрузкой.")
+        except ValueError as exc:
+            flash(request, str(exc), error=True)
+            return RedirectResponse("/console/admin/knowledge", status_code=303)
+        current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+        if request.method == "GET":
+            return render(request, "knowledge_edit.html", page(request, user, path=rel, text=current))
+        text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
+        if not text.strip():
+            flash(request, "Пустой файл не сохранён: удалите его, если он больше не нужен.", error=True)
+            return RedirectResponse(f"/console/admin/knowledge/edit?path={rel}", status_code=303)
+        _write(path, text.encode("utf-8"))
+        report = await knowledge.reingest()
+        await record(runtime.db, user.name, "knowledge.save", rel, {"diff": _diff(current, text, rel)})
+        flash(request, _summary(report))
+        return RedirectResponse("/console/admin/knowledge", status_code=303)
+
+    async def knowledge_upload(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        form = await request.form(max_files=1, max_part_size=MAX_UPLOAD)
+        from bots.web.auth import csrf_ok
+
+        if not csrf_ok(request, form.get("csrf")):
+            return Response("Форма устарела: обновите страницу.", status_code=403)
+        upload = form.get("file")
+        folder = str(form.get("folder") or "").strip("/ ")
+        try:
+            if upload is None or isinstance(upload, str) or not upload.filename:
+                raise ValueError("Выберите файл.")
+            data = await upload.read(MAX_UPLOAD + 1)
+            if len(data) > MAX_UPLOAD:
+                raise ValueError("Файл больше 10 МБ.")
+            rel = f"{folder}/{Path(upload.filename).name}" if folder else Path(upload.filename).name
+            path = knowledge.resolve(rel)
+        except ValueError as exc:
+            flash(request, str(exc), error=True)
+            return RedirectResponse("/console/admin/knowledge", status_code=303)
+        _write(path, data)
+        report = await knowledge.reingest()
+        await record(runtime.db, user.name, "knowledge.upload", rel, {"bytes": len(data)})
+        flash(request, _summary(report), error=bool(report.skipped))
+        return RedirectResponse("/console/admin/knowledge", status_code=303)
+
+    async def knowledge_delete(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        form = await posted(request)
+        if isinstance(form, Response):
+            return form
+        rel = form.get("path", "")
+        try:
+            path = knowledge.resolve(rel)
+        except ValueError as exc:
+            flash(request, str(exc), error=True)
+            return RedirectResponse("/console/admin/knowledge", status_code=303)
+        if path.exists():
+            path.unlink()
+        report = await knowledge.reingest()
+        await record(runtime.db, user.name, "knowledge.delete", rel, {})
+        flash(request, _summary(report))
+        return RedirectResponse("/console/admin/knowledge", status_code=303)
+
+    async def playground(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        context: dict[str, Any] = {"roles": runtime.roles.all(), "reply": None, "question": "",
+                                   "role_id": runtime.settings.agents.default_role}
+        if request.method == "POST":
+            form = await posted(request)
+            if isinstance(form, Response):
+                return form
+            question = form.get("question", "").strip()[:4000]
+            role_id = form.get("role", context["role_id"])
+            if role_id not in {r.id for r in context["roles"]}:
+                role_id = context["role_id"]
+            context.update(question=question, role_id=role_id)
+            if question:
+                context["reply"] = await runtime.agent.respond(TurnInput(question, role_id))
+        return render(request, "playground.html", page(request, user, **context))
+
+    async def audit(request: Request) -> Response:
+        user = await require(request, runtime, admin=True)
+        if isinstance(user, Response):
+            return user
+        return render(request, "audit.html", page(request, user, events=await recent_events(runtime.db)))
+
+    return [
+        Route("/console/admin/roles", roles),
+        Route("/console/admin/roles/{role_id:str}", role_edit, methods=["GET", "POST"]),
+        Route("/console/admin/knowledge", knowledge_list),
+        Route("/console/admin/knowledge/edit", knowledge_edit, methods=["GET", "POST"]),
+        Route("/console/admin/knowledge/upload", knowledge_upload, methods=["POST"]),
+        Route("/console/admin/knowledge/delete", knowledge_delete, methods=["POST"]),
+        Route("/console/admin/playground", playground, methods=["GET", "POST"]),
+        Route("/console/admin/audit", audit),
+    ]

@@ -1,0 +1,96 @@
+"""The dashboard: dialogs per day, automation rate, handoffs by reason, deals, response time.
+
+Figures come from the store at request time and are drawn as server-side SVG
+bar charts: no JavaScript and no third-party chart code.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import col
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from agents.summary import REASONS
+from bots.runtime import Runtime
+from bots.web.guard import page, require
+from bots.web.templating import render
+from store.models import Dialog, Message
+from store.types import utc_now
+
+DAYS = 14
+
+
+def routes(runtime: Runtime) -> list[Route]:
+    """The dashboard page."""
+
+    async def dashboard(request: Request) -> Response:
+        user = await require(request, runtime)
+        if isinstance(user, Response):
+            return user
+        return render(request, "dashboard.html", page(request, user, **await figures(runtime)))
+
+    return [Route("/console/dashboard", dashboard)]
+
+
+async def figures(runtime: Runtime) -> dict[str, Any]:
+    """Every figure the dashboard shows."""
+    since = utc_now() - timedelta(days=DAYS)
+    async with runtime.db.session() as session:
+        dialogs = list((await session.scalars(
+            sa.select(Dialog).where(col(Dialog.created_at) >= since))).all())
+        ids = [d.id for d in dialogs]
+        query = sa.select(Message).where(col(Message.dialog_id).in_(ids)).order_by(col(Message.id))
+        messages = list((await session.scalars(query)).all()) if ids else []
+        deals = await _deals_by_stage(session)
+    by_dialog: dict[int, list[Message]] = {}
+    for m in messages:
+        by_dialog.setdefault(m.dialog_id, []).append(m)
+    per_day = Counter(d.created_at.date().isoformat() for d in dialogs)
+    days = [(utc_now() - timedelta(days=i)).date().isoformat() for i in range(DAYS - 1, -1, -1)]
+    handoffs = Counter(m.meta.get("handoff_reason") for m in messages if m.meta.get("handoff"))
+    handed = {m.dialog_id for m in messages if m.meta.get("handoff") or str(m.author) == "manager"}
+    automation = 1 - len(handed) / len(dialogs) if dialogs else None
+    return {
+        "per_day": bars([(d[5:], per_day.get(d, 0)) for d in days]),
+        "total": len(dialogs), "automation": automation,
+        "handoffs": bars([(REASONS.get(r or "", r or "—"), n) for r, n in handoffs.most_common()]),
+        "deals": bars(deals),
+        "first_response": _median_first_response(by_dialog.values()),
+    }
+
+
+async def _deals_by_stage(session: Any) -> list[tuple[str, int]]:
+    try:
+        from store.leads import Deal  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    rows = (await session.execute(sa.select(Deal.stage, sa.func.count()).group_by(Deal.stage))).all()
+    return [(str(stage), int(n)) for stage, n in rows]
+
+
+def _median_first_response(dialogs: Any) -> float | None:
+    waits = []
+    for msgs in dialogs:
+        asked = next((m for m in msgs if str(m.author) == "customer"), None)
+        if asked is None:
+            continue
+        answer = next((m for m in msgs if m.id and asked.id and m.id > asked.id
+                       and str(m.author) in ("agent", "manager")), None)
+        if answer is not None:
+            waits.append((answer.created_at - asked.created_at).total_seconds())
+    return statistics.median(waits) if waits else None
+
+
+def bars(pairs: list[tuple[str, int]], width: int = 520, bar: int = 22) -> dict[str, Any]:
+    """Geometry of a horizontal bar chart for the template's SVG."""
+    top = max((n for _, n in pairs), default=0) or 1
+    rows = [{"label": label, "value": n, "y": i * (bar + 8), "w": round((width - 200) * n / top)}
+            for i, (label, n) in enumerate(pairs)]
+    return {"rows": rows, "height": max(1, len(rows)) * (bar + 8), "bar": bar, "width": width}
