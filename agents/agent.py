@@ -21,7 +21,7 @@ from typing import Any
 from agents import intents
 from agents.answerers.base import Answer, Answerer
 from agents.errors import UnknownRole
-from agents.leadform import FormStep, LeadForm
+from agents.leadform import DEFAULT_CONSENT, ConsentText, FormStep, LeadForm
 from agents.memory import recent, remember
 from agents.role_registry import RoleRegistry
 from agents.routing import Router
@@ -35,6 +35,8 @@ COMPLAINT_TEXT = ("Мне очень жаль, что так получилос�
                   "он разберётся и ответит здесь же, в этом чате.")
 LIVE_DATA_TEXT = ("У меня нет актуальных рыночных данных (курсов валют, котировок) и я не даю "
                   "инвестиционных советов. Могу передать вопрос менеджеру.")
+NO_ANSWER_HANDOFF_TEXT = ("К сожалению, точного ответа в моей базе знаний нет. "
+                          "Передаю ваш вопрос менеджеру — он ответит здесь же, в этом чате.")
 THANKS_TEXT = "Пожалуйста! Если появятся вопросы — пишите, я на связи."
 EMPTY_TEXT = "Напишите, пожалуйста, ваш вопрос текстом."
 WHICH_PRODUCT = "Что вы хотели бы оформить?"
@@ -44,8 +46,10 @@ OFFER_MANAGER = ("Позвать менеджера",)
 class Agent:
     """Runs agent turns for every role; one instance serves all dialogs."""
 
-    def __init__(self, roles: RoleRegistry, answerer: Answerer, lemmatizer: Lemmatizer) -> None:
+    def __init__(self, roles: RoleRegistry, answerer: Answerer, lemmatizer: Lemmatizer,
+                 consent: ConsentText = DEFAULT_CONSENT) -> None:
         self.roles = roles
+        self.consent = consent
         self.answerer = answerer
         self.lemmatizer = lemmatizer
         self.router = Router(lemmatizer)
@@ -99,8 +103,9 @@ class Agent:
         return None
 
     def _route(self, role: Any, text: str) -> Any:
+        allowed = set(role.routing.routes_to)
         candidates = {r.id: r.routing.keywords for r in self.roles.all()
-                      if r.routing.keywords and r.id != role.id}
+                      if r.routing.keywords and r.id != role.id and (not allowed or r.id in allowed)}
         chosen = self.router.choose(text, role.id, candidates, role.routing.keywords)
         return role if chosen == role.id else self._role(chosen)
 
@@ -109,7 +114,7 @@ class Agent:
             products = [r.name for r in self.roles.all() if r.lead_form is not None]
             return Reply(WHICH_PRODUCT, role.id, "rules", grounded=True, state=state,
                          quick_replies=tuple(products) or ("Вклад", "Кредит"))
-        lead, step = LeadForm(role.lead_form, self.lemmatizer).start(text)
+        lead, step = LeadForm(role.lead_form, self.lemmatizer, self.consent).start(text)
         lead.role_id = role.id
         state.lead = lead
         return self._form_reply(role, step, state)
@@ -122,7 +127,7 @@ class Agent:
         if owner.lead_form is None:
             state.lead = None
             return None
-        step = LeadForm(owner.lead_form, self.lemmatizer).step(lead, text)
+        step = LeadForm(owner.lead_form, self.lemmatizer, self.consent).step(lead, text)
         if step.handled:
             return self._form_reply(owner, step, state)
         if intents.wants_human(text):
@@ -154,7 +159,7 @@ class Agent:
             state.failed_answers += 1
         limit = role.handoff.after_failed_answers
         if not answer.relevant and limit and state.failed_answers >= limit:
-            return self._handoff(role, answer.text + "\n\n" + HANDOFF_TEXT, "no_answer", state,
+            return self._handoff(role, NO_ANSWER_HANDOFF_TEXT, "no_answer", state,
                                  grounded=answer.grounded)
         return Reply(answer.text, role.id, answer.mode, answer.grounded, answer.sources,
                      state=state, quick_replies=() if answer.relevant else OFFER_MANAGER,

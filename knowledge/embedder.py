@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -82,12 +83,23 @@ def load_embedder(
     model: str, *, query_prefix: str | None = None, passage_prefix: str | None = None
 ) -> SentenceTransformerEmbedder:
     """Load `model` (a local folder or a cached hub name), else the packaged fallback."""
+    st, name = _load(model)
+    q, p = _prompts_for(name)
+    return SentenceTransformerEmbedder(
+        name=name, model=st,
+        query_prefix=q if query_prefix is None else query_prefix,
+        passage_prefix=p if passage_prefix is None else passage_prefix,
+    )
+
+
+@lru_cache(maxsize=4)
+def _load(model: str) -> tuple[Any, str]:
+    """The model and its effective name, loaded once per process (weights are read-only)."""
     _quiet_hub()
     from sentence_transformers import SentenceTransformer
 
     try:
-        st = SentenceTransformer(model, device="cpu", local_files_only=True)
-        name = model
+        return SentenceTransformer(model, device="cpu", local_files_only=True), model
     except Exception as exc:  # any load failure means: use the fallback, loudly once
         log.warning(
             "Embedding model %r could not be loaded from local disk (%s). Using the packaged "
@@ -95,13 +107,7 @@ def load_embedder(
             "on disk with `sovetnik models fetch` and point embeddings.model at it.",
             model, exc.__class__.__name__, FALLBACK_NAME,
         )
-        st, name = _fallback_model(), FALLBACK_NAME
-    q, p = _prompts_for(name)
-    return SentenceTransformerEmbedder(
-        name=name, model=st,
-        query_prefix=q if query_prefix is None else query_prefix,
-        passage_prefix=p if passage_prefix is None else passage_prefix,
-    )
+        return _fallback_model(), FALLBACK_NAME
 
 
 def _fallback_model() -> Any:

@@ -166,16 +166,20 @@ class KnowledgeIndex:
         """Measure the retrievers on pseudo-questions and store the chosen weights."""
         snap = self.snapshot()
         everything = SearchFilter()
+        questions = pseudo_questions(snap.chunks)
+        # One batch through the model instead of a call per question.
+        texts = [q.text for q in questions]
+        vectors = dict(zip(texts, self.embedder.embed_queries(texts), strict=True)) if texts else {}
 
         def rank(mode: str, query: str) -> list[str]:
             if mode == "bm25":
                 return self._lexical_ranking(snap, query, everything)
-            return self._dense_ranking(query, everything)
+            return [i for i, _ in self.store.query(vectors[query], CANDIDATES, everything)]
 
         def fuse(query: str, rankings: dict[str, list[str]], w: FusionWeights) -> list[str]:
             return [h.chunk.id for h in self._fuse(snap, query, rankings, w, 10)]
 
-        weights = choose_weights(pseudo_questions(snap.chunks), rank, fuse)
+        weights = choose_weights(questions, rank, fuse)
         self.set_weights(weights)
         return weights
 

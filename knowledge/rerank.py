@@ -18,6 +18,7 @@ from itertools import pairwise
 
 from knowledge.ru.lemmatizer import SYNONYMS, Lemmatizer
 
+_CACHE_LIMIT = 50_000
 _STEM = 5  # «страховой» and «страхование» count as the same word here, as in BM25
 COVERAGE_WEIGHT = 0.35
 PHRASE_WEIGHT = 0.2
@@ -41,6 +42,25 @@ class Reranker:
         self._lem = lemmatizer
         self._df = doc_freq
         self._n = max(n_docs, 1)
+        # Passages come back query after query: analyse each text once.
+        self._cache: dict[str, list[str]] = {}
+        self._sentences: dict[str, list[str]] = {}
+
+    def _lemmas(self, text: str) -> list[str]:
+        cached = self._cache.get(text)
+        if cached is None:
+            if len(self._cache) > _CACHE_LIMIT:
+                self._cache.clear()
+            cached = self._cache[text] = self._lem.lemmas(text)
+        return cached
+
+    def _split(self, text: str) -> list[str]:
+        cached = self._sentences.get(text)
+        if cached is None:
+            if len(self._sentences) > _CACHE_LIMIT:
+                self._sentences.clear()
+            cached = self._sentences[text] = split_sentences(text)
+        return cached
 
     def rerank(self, query: str,
                candidates: Sequence[tuple[str, str, float]]) -> list[tuple[str, float]]:
@@ -58,7 +78,7 @@ class Reranker:
         term = self._definition_term(query)
         out = []
         for chunk_id, text, score in candidates:
-            sentences = split_sentences(text)
+            sentences = self._split(text)
             bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
             bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
             if term and (self._defines(term, sentences) or self._title_defines(term, _title(text))):
@@ -85,7 +105,7 @@ class Reranker:
             return 0.0
         best = 0.0
         for sentence in sentences:
-            words = set(self._lem.lemmas(sentence))
+            words = set(self._lemmas(sentence))
             stems = {w[:_STEM] for w in words if len(w) > _STEM}
             present = [q for q in q_lemmas if _matches(q, words, stems)]
             best = max(best, sum(self._idf(lem) for lem in present) / total)
@@ -95,7 +115,7 @@ class Reranker:
         """Share of the question's adjacent word pairs that are adjacent in the passage too."""
         if not q_pairs:
             return 0.0
-        words = self._lem.lemmas(text)
+        words = self._lemmas(text)
         return len(q_pairs.intersection(pairwise(words))) / len(q_pairs)
 
     def _definition_term(self, query: str) -> list[str]:
@@ -120,7 +140,7 @@ class Reranker:
             mark = _DEFINITION_MARK.search(sentence)
             if mark and mark.start() < 160:
                 subject = sentence[: mark.start()]
-                head = self._lem.lemmas(subject)
+                head = self._lemmas(subject)
                 # «Кредитный риск, то есть …» defines; «Одним из видов кредитного
                 # риска является …» only mentions: the term must be most of the subject,
                 # or be its abbreviation in brackets («Показатель … (ПДН) — это»).

@@ -15,6 +15,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -28,19 +29,22 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import GetUpdates
 from aiogram.types import Message, Update
+from pydantic import ValidationError
 
-from bots.channels.base import Channel, DeliveryError
+from bots.channels.base import Channel, DeliveryError, MediaError, MediaTooLarge
 from bots.channels.ratelimit import RateLimiter
 from bots.channels.telegram_format import keyboard, render
 from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
 from bots.config import TelegramSettings
-from bots.messages import OutboundMessage
+from bots.messages import Attachment, OutboundMessage
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_S = 25
 ALLOWED_UPDATES = ["message"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile refuses bigger files
+DOWNLOAD_TIMEOUT_S = 60
 ManagerMessage = Callable[[Message, int], Awaitable[None]]
 
 
@@ -95,7 +99,7 @@ class TelegramChannel(Channel):
                 updates = await self.bot(GetUpdates(offset=offset, timeout=POLL_TIMEOUT_S,
                                                     allowed_updates=ALLOWED_UPDATES))
                 for update in updates:
-                    await self.dispatcher.feed_update(self.bot, update)
+                    await self._feed(update)
                     # Only now, with the update in the inbox, may Telegram forget it.
                     offset = update.update_id + 1
                 failures = 0
@@ -110,6 +114,17 @@ class TelegramChannel(Channel):
                 log.warning("Telegram polling failed (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _feed(self, update: Update) -> None:
+        """Hand one update to the routers; a malformed one is skipped after a few tries.
+
+        Store failures propagate (the update is retried, never skipped); an
+        update our code cannot read at all would otherwise block every later one.
+        """
+        try:
+            await self.dispatcher.feed_update(self.bot, update)
+        except ValidationError:
+            log.exception("Telegram update %s cannot be read; skipped", update.update_id)
 
     def secret_ok(self, header: str | None) -> bool:
         """Constant-time check of the webhook secret header."""
@@ -126,7 +141,7 @@ class TelegramChannel(Channel):
             update = Update.model_validate_json(body, context={"bot": self.bot})
         except ValueError:
             return 400
-        await self.dispatcher.feed_update(self.bot, update)
+        await self._feed(update)
         return 200
 
     # -- outbound ---------------------------------------------------------------
@@ -159,3 +174,48 @@ class TelegramChannel(Channel):
         """«печатает…» while the agent works; failures do not matter."""
         with contextlib.suppress(Exception):
             await self.bot.send_chat_action(int(dialog_key), ChatAction.TYPING)
+
+    # -- media --------------------------------------------------------------------
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int | None = None) -> bytes:
+        """getFile, then download; refused before downloading when the file is too big."""
+        if not attachment.media_ref:
+            raise MediaError("the attachment has no file_id")
+        limit = min(max_bytes or DOWNLOAD_LIMIT, DOWNLOAD_LIMIT)
+        _refuse_over(attachment.size_bytes, limit)
+        try:
+            file = await self.bot.get_file(attachment.media_ref)
+        except TelegramBadRequest as exc:
+            if "too big" in str(exc).lower():
+                raise MediaTooLarge(str(exc), limit=limit) from exc
+            raise MediaError(str(exc)) from exc
+        except (TelegramNetworkError, TelegramRetryAfter) as exc:
+            raise MediaError(str(exc)) from exc
+        _refuse_over(file.file_size, limit)
+        if not file.file_path:
+            raise MediaError("getFile returned no file_path")
+        try:
+            return await self._download(file.file_path, limit)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise MediaError(f"download failed: {type(exc).__name__}: {exc}") from exc
+
+    async def _download(self, file_path: str, limit: int) -> bytes:
+        """The file's bytes, stopping as soon as they pass `limit` (the size may be unknown)."""
+        if self.bot.session.api.is_local:  # a local Bot API server hands out paths on its disk
+            buffer = await self.bot.download_file(file_path, timeout=DOWNLOAD_TIMEOUT_S)
+            data = buffer.read() if buffer else b""
+            _refuse_over(len(data), limit)
+            return data
+        url = self.bot.session.api.file_url(self.bot.token, file_path)
+        data = bytearray()
+        stream = self.bot.session.stream_content(url, timeout=DOWNLOAD_TIMEOUT_S, raise_for_status=True)
+        async with contextlib.aclosing(stream):
+            async for chunk in stream:
+                data += chunk
+                _refuse_over(len(data), limit)
+        return bytes(data)
+
+
+def _refuse_over(size: int | None, limit: int) -> None:
+    if size is not None and size > limit:
+        raise MediaTooLarge(f"{size} bytes is over the {limit}-byte limit", limit=limit)
