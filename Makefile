@@ -25,7 +25,9 @@ index: install
 	$(SOVETNIK) kb ingest knowledge/docs
 
 run: index
-	$(SOVETNIK) chat
+	@echo "Web chat: http://127.0.0.1:8080/   Console: http://127.0.0.1:8080/console"
+	@echo "(console accounts: $(SOVETNIK) users add NAME --role manager|admin; stop with Ctrl+C)"
+	$(SOVETNIK) serve
 
 test: install
 	$(PY) -m pytest

@@ -54,6 +54,12 @@ class Agent:
         self.lemmatizer = lemmatizer
         self.router = Router(lemmatizer)
 
+    async def aclose(self) -> None:
+        """Release the answerer's connections (an LLM client), if it holds any."""
+        close = getattr(self.answerer, "aclose", None)
+        if close is not None:
+            await close()
+
     async def respond(self, turn: TurnInput) -> Reply:
         """The reply to one customer message."""
         state = copy.deepcopy(turn.state)

@@ -24,6 +24,17 @@ CONSENT_TEXT = (
     "заявки. Согласие можно отозвать в любой момент командой /forget."
 )
 PERSONAL_FIELDS = frozenset({"name", "phone", "city"})
+
+
+@dataclass(frozen=True)
+class ConsentText:
+    """The processing text a customer agrees to and its version (recorded with the consent)."""
+
+    text: str
+    version: str
+
+
+DEFAULT_CONSENT = ConsentText(CONSENT_TEXT, CONSENT_VERSION)
 PRODUCT_NAMES = {"deposit": "вклад", "loan": "кредит", "other": "обращение"}
 
 _YES = re.compile(r"^\s*(?:да|ага|ок(?:ей)?|хорошо|конечно|согласен|согласна|согласны|"
@@ -56,9 +67,11 @@ class FormStep:
 class LeadForm:
     """Drives one role's lead form (`role.lead_form`) over a dialog's `LeadState`."""
 
-    def __init__(self, form: Any, lemmatizer: Lemmatizer) -> None:
+    def __init__(self, form: Any, lemmatizer: Lemmatizer,
+                 consent: ConsentText = DEFAULT_CONSENT) -> None:
         self.form = form
         self._lem = lemmatizer
+        self.consent = consent
 
     def start(self, trigger_text: str) -> tuple[LeadState, FormStep]:
         """Open the form; pre-fill non-personal fields found in the trigger message."""
@@ -67,7 +80,7 @@ class LeadForm:
             state.fields[name] = value
         if self.form.consent_required:
             state.asking = "consent"
-            return state, FormStep(True, CONSENT_TEXT + "\n\nВы согласны?",
+            return state, FormStep(True, self.consent.text + "\n\nВы согласны?",
                                    quick_replies=("Согласен", "Не согласен"))
         return state, self._ask_next(state)
 
@@ -122,7 +135,7 @@ class LeadForm:
                             "удовольствием отвечу на ваши вопросы.", cancelled=True)
         if _YES.match(text):
             state.consent = True
-            state.consent_version = CONSENT_VERSION
+            state.consent_version = self.consent.version
             return self._ask_next(state)
         if "?" in text:
             return FormStep(False, reminder="Вы согласны на обработку персональных данных?",

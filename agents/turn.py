@@ -38,6 +38,7 @@ class DialogState:
     lead: LeadState | None = None
     handed_back_at_turn: int | None = None
     turns: int = 0
+    manager_thread: int | None = None  # the managers' forum topic of this dialog, once created
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for the dialog's JSON column."""

@@ -14,6 +14,7 @@ from agents.answerers.llm import LLMAnswerer, LLMLimits
 from agents.answerers.offline import OfflineAnswerer
 from agents.role_registry import RoleRegistry
 from bots.config import Settings
+from bots.leads import consent_text
 from knowledge.embedder import load_embedder
 from knowledge.index import KnowledgeIndex
 
@@ -53,4 +54,4 @@ def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None 
     if model is not None:
         limits = LLMLimits(settings.llm.max_steps, settings.llm.timeout_s, settings.llm.turn_deadline_s)
         answerer = LLMAnswerer(model, index, offline, limits)
-    return Agent(roles or role_registry(settings), answerer, index.lemmatizer)
+    return Agent(roles or role_registry(settings), answerer, index.lemmatizer, consent_text(settings))

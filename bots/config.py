@@ -90,17 +90,37 @@ class AgentsSettings(_Section):
 
 
 class VoiceSettings(_Section):
-    """Local speech recognition for voice notes."""
+    """Local speech recognition for voice notes (faster-whisper).
+
+    `model` is a local CTranslate2 folder or a model name already in the
+    Hugging Face cache: nothing is downloaded at run time. `language: auto`
+    (or null) lets the model detect it. `queue_size` voice notes may wait for
+    one of the `workers`; more get a polite «повторите позже». Audio is kept
+    in `audio_dir` for `retention_days` (0: not kept). `nice` lowers the
+    priority of transcription threads so text dialogs stay quick.
+    """
 
     model: str = "small"
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
     max_duration_s: int = Field(300, ge=1, le=3600)
     max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     language: str | None = "ru"
     beam_size: int = Field(1, ge=1, le=10)
+    temperatures: tuple[float, ...] = Field((0.0, 0.2, 0.4, 0.6, 0.8, 1.0), min_length=1)
     compute_type: str = "int8"
     threads: int = Field(2, ge=1, le=64)
     workers: int = Field(1, ge=1, le=16)
+    queue_size: int = Field(32, ge=0, le=10_000)
+    nice: int = Field(10, ge=0, le=19)
     vad_filter: bool = True
+    retention_days: int = Field(30, ge=0)
+    audio_dir: Path = Path("var/voice")
+
+    @model_validator(mode="after")
+    def _auto_language(self) -> VoiceSettings:
+        if self.language is not None and self.language.strip().lower() in ("", "auto"):
+            object.__setattr__(self, "language", None)
+        return self
 
 
 class TelegramSettings(_Section):
@@ -138,6 +158,101 @@ class ChannelsSettings(_Section):
     webchat: WebchatSettings = WebchatSettings()
 
 
+class ScoringRuleSettings(_Section):
+    """A scoring rule: a deal whose `field` meets the one condition given gets `points`.
+
+    `equals` compares text (case-insensitively), `min` / `max` bound a number
+    (amounts in major units of their currency), `present` asks whether the
+    field is filled at all.
+    """
+
+    field: Literal["product", "amount", "currency", "term_months", "city", "channel", "role"]
+    points: int = Field(ge=-100, le=100)
+    equals: str | None = None
+    min: float | None = None
+    max: float | None = None
+    present: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ScoringRuleSettings:
+        given = [self.equals is not None, self.min is not None or self.max is not None,
+                 self.present is not None]
+        if sum(given) != 1:
+            raise ValueError("у правила должно быть ровно одно условие: equals, min/max или present")
+        return self
+
+
+def _default_rules() -> tuple[ScoringRuleSettings, ...]:
+    return (
+        ScoringRuleSettings(field="amount", min=300_000, points=20),
+        ScoringRuleSettings(field="amount", min=1_000_000, points=20),
+        ScoringRuleSettings(field="term_months", present=True, points=10),
+        ScoringRuleSettings(field="city", present=True, points=5),
+    )
+
+
+class ScoringSettings(_Section):
+    """How a deal is scored: `base` plus the points of every matching rule, within 0–100."""
+
+    base: int = Field(10, ge=0, le=100)
+    rules: tuple[ScoringRuleSettings, ...] = Field(default_factory=_default_rules)
+
+
+class ManagerSettings(_Section):
+    """A manager new deals are assigned to; no `products` means every product."""
+
+    id: str = Field(min_length=1, max_length=255)
+    products: tuple[Literal["deposit", "loan", "other"], ...] = ()
+
+
+class CrmSettings(_Section):
+    """The CRM webhook deals are pushed to; without `url` they wait in the CRM outbox."""
+
+    url: str | None = None
+    secret: SecretStr | None = None
+    max_attempts: int = Field(10, ge=1, le=1000)
+    backoff_base_s: float = Field(2.0, gt=0)
+    backoff_cap_s: float = Field(600.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)
+    poll_s: float = Field(2.0, gt=0)
+
+    @model_validator(mode="after")
+    def _signed(self) -> CrmSettings:
+        if self.url is None:
+            return self
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("url должен начинаться с http:// или https://")
+        if not (self.secret and self.secret.get_secret_value()):
+            raise ValueError("задан url, но нет secret для подписи: задайте secret "
+                             "(например, ${CRM_WEBHOOK_SECRET})")
+        return self
+
+
+class LeadsSettings(_Section):
+    """Leads: the consent text, scoring, distribution to managers, the CRM webhook.
+
+    `consent_text` replaces the built-in processing text; give it a new
+    `consent_version` whenever it changes (the version is recorded with every
+    consent).
+    """
+
+    consent_version: str | None = Field(None, min_length=1, max_length=64)
+    consent_text: str | None = Field(None, min_length=1)
+    scoring: ScoringSettings = ScoringSettings()
+    distribution: Literal["round_robin", "by_product"] = "round_robin"
+    managers: tuple[ManagerSettings, ...] = ()
+    crm: CrmSettings = CrmSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LeadsSettings:
+        if self.consent_text is not None and self.consent_version is None:
+            raise ValueError("задан consent_text, но не задан consent_version: укажите версию текста")
+        ids = [m.id for m in self.managers]
+        if len(ids) != len(set(ids)):
+            raise ValueError("id менеджеров в managers повторяются: оставьте каждый один раз")
+        return self
+
+
 class Settings(_Section):
     """Every setting of the product; built once at start-up and passed down."""
 
@@ -149,6 +264,7 @@ class Settings(_Section):
     agents: AgentsSettings = AgentsSettings()
     voice: VoiceSettings = VoiceSettings()
     channels: ChannelsSettings = ChannelsSettings()
+    leads: LeadsSettings = LeadsSettings()
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     def path(self, value: Path) -> Path:

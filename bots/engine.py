@@ -10,21 +10,36 @@
   after a crash, a message is either answered (and its reply queued) or still
   pending, never both and never neither. `recover` picks pending ones up.
 - A dialog with a manager gets no bot turn: the message is stored and relayed.
+- Leads: a `LeadSink` sees every bot turn inside its transaction, so a deal and
+  its CRM event are committed with the reply that confirms the application.
+  While a lead form waits for consent, phone numbers are masked before anything
+  is stored. `/forget` erases the customer's personal data; `/help` explains.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents.agent import Agent
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
-from bots.messages import InboundMessage, OutboundMessage
+from bots.messages import Attachment, InboundMessage, OutboundMessage
+from pipelines.leads.privacy import erase_customer, mask_echoed_phones, mask_phones, remove_files
 from store.db import Database
-from store.models import Author, Dialog, DialogStatus, Direction, InboxItem
-from store.repositories import DialogRepository, InboxRepository, MessageRepository, OutboxRepository
+from store.models import Author, Dialog, DialogStatus, Direction, InboxItem, Message
+from store.repositories import (
+    DialogRepository,
+    ErasureRepository,
+    InboxRepository,
+    MessageRepository,
+    OutboxRepository,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +51,32 @@ ERROR_TEXT = ("Извините, не получилось обработать 
 NO_VOICE_TEXT = ("Голосовые сообщения я пока не распознаю. Напишите, пожалуйста, текстом — "
                  "или попросите позвать менеджера.")
 UNSUPPORTED_TEXT = "Я понимаю только текст. Напишите, пожалуйста, ваш вопрос словами."
+HELP_TEXT = ("Я — виртуальный помощник банка. Спросите о вкладах, кредитах или обслуживании — "
+             "отвечу по материалам банка и помогу оставить заявку.\n\n"
+             "Команды:\n"
+             "/help — эта подсказка\n"
+             "/manager — позвать менеджера\n"
+             "/forget — удалить ваши персональные данные и отозвать согласие на их обработку")
+FORGET_TEXT = ("Готово: ваши персональные данные (имя, телефон, тексты сообщений и заявок) удалены, "
+               "согласие на их обработку отозвано. Если захотите снова оставить заявку, просто "
+               "напишите — я заново спрошу согласие.")
+_COMMAND = re.compile(r"^\s*/(?P<name>[a-z]+)(?:@\w+)?\s*$", re.IGNORECASE)
+
+
+class LeadSink(Protocol):
+    """Takes a bot turn's lead decisions (consent, a completed form) into the deal store.
+
+    Called inside the transaction that stores the reply, after the customer's
+    message (`message`, already stored) and before the commit; `dialog` holds
+    the state from before the turn. Raising rolls the whole turn back.
+    """
+
+    async def on_turn(self, session: AsyncSession, dialog: Dialog, message: Message,
+                      reply: Reply) -> None: ...
+
+
+class AlreadyProcessed(Exception):
+    """Another worker committed this inbox item first; this turn's result is dropped."""
 
 
 @dataclass
@@ -52,6 +93,7 @@ class EngineHooks:
     typing: Callable[[str, str], Awaitable[None]] | None = None
     managers_channel: str | None = None
     transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
+    leads: LeadSink | None = None
 
 
 @dataclass
@@ -126,17 +168,26 @@ class ConversationEngine:
         assert item.id is not None
         async with self.db.transaction() as session:
             attempts = await InboxRepository(session).start_attempt(item.id)
+        if attempts is None:
+            return  # another worker finished it in the meantime
         try:
             await self._process(item)
+        except AlreadyProcessed:
+            log.info("inbox item %s was answered by another worker", item.id)
         except Exception as exc:
             log.exception("processing inbox item %s failed (attempt %s)", item.id, attempts)
-            if (attempts or MAX_ATTEMPTS) >= MAX_ATTEMPTS:
+            if attempts >= MAX_ATTEMPTS:
                 await self._give_up(item, exc)
 
     async def _process(self, item: InboxItem) -> None:
-        message = await self._readable(InboundMessage.from_payload(item.payload))
+        message = InboundMessage.from_payload(item.payload)
         dialog, history = await self._load(message)
-        if dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER):
+        with_manager = dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER)
+        message = await self._readable(message, show_typing=not with_manager)
+        if _command(message.text) == "forget":  # a customer's right, whoever answers the dialog
+            await self._commit_forget(item, message, dialog)
+            return
+        if with_manager:
             await self._store_for_manager(item, message, dialog)
             return
         if self.hooks.typing:
@@ -144,10 +195,12 @@ class ConversationEngine:
         reply = await self._turn(message, dialog, history)
         await self._commit_reply(item, message, dialog, reply)
 
-    async def _readable(self, message: InboundMessage) -> InboundMessage:
+    async def _readable(self, message: InboundMessage, show_typing: bool) -> InboundMessage:
         """Voice notes become text when a transcriber is configured."""
         voice = any(a.kind in ("voice", "audio") for a in message.attachments)
         if voice and self.hooks.transcribe is not None:
+            if show_typing and self.hooks.typing:  # transcription takes seconds: show the bot is on it
+                await self.hooks.typing(message.channel, message.dialog_key)
             return await self.hooks.transcribe(message)
         return message
 
@@ -157,8 +210,10 @@ class ConversationEngine:
         text = message.text or _contact_text(message)
         if not text.strip():
             voice = any(a.kind in ("voice", "audio") for a in message.attachments)
-            return Reply(NO_VOICE_TEXT if voice else UNSUPPORTED_TEXT, dialog.role_id, "rules",
+            return Reply(_voice_notice(message) if voice else UNSUPPORTED_TEXT, dialog.role_id, "rules",
                          grounded=True, state=state, quick_replies=("Позвать менеджера",))
+        if _command(text) == "help":
+            return Reply(HELP_TEXT, dialog.role_id, "rules", grounded=True, state=state)
         return await self.agent.respond(TurnInput(
             text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel))
 
@@ -174,13 +229,22 @@ class ConversationEngine:
     async def _commit_reply(self, item: InboxItem, message: InboundMessage, dialog: Dialog,
                             reply: Reply) -> None:
         assert item.id is not None and dialog.id is not None
+        private = _consent_pending(dialog)
+        recordings = _recordings(message) if private else []
+        if private:  # no consent yet: a phone written now must not be stored anywhere
+            reply = replace(reply, text=mask_echoed_phones(reply.text, message.text))
+            message = _masked(message)
         async with self.db.transaction() as session:
             if not await InboxRepository(session).mark_done(item.id):
-                raise RuntimeError(f"inbox item {item.id} was already processed")
+                raise AlreadyProcessed(item.id)
+            if private:
+                await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             messages = MessageRepository(session)
-            await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
-                               _inbound_meta(message), inbox_id=item.id)
+            stored = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
+                                        _inbound_meta(message), inbox_id=item.id)
             await messages.add(dialog.id, Direction.OUT, Author.AGENT, reply.text, reply.meta())
+            if self.hooks.leads is not None:
+                await self.hooks.leads.on_turn(session, dialog, stored, reply)
             fresh = await DialogRepository(session).get(dialog.id)
             assert fresh is not None
             await DialogRepository(session).update(fresh, **_dialog_changes(reply))
@@ -194,6 +258,29 @@ class ConversationEngine:
                                                 out.to_payload(), inbox_id=item.id)
             if reply.handoff:
                 await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
+        remove_files(recordings)  # a voice note may have said the phone
+        if self.hooks.on_outbox:
+            self.hooks.on_outbox()
+
+    async def _commit_forget(self, item: InboxItem, message: InboundMessage, dialog: Dialog) -> None:
+        """Erase the customer's personal data and confirm, in one transaction."""
+        assert item.id is not None and dialog.id is not None
+        async with self.db.transaction() as session:
+            if not await InboxRepository(session).mark_done(item.id):
+                raise AlreadyProcessed(item.id)
+            report = await erase_customer(
+                session, actor=f"customer:{message.channel}", channel=message.channel,
+                user_ref=message.user_ref, dialog_ids=(dialog.id,), keep_inbox_id=item.id,
+                managers_channel=self.hooks.managers_channel)
+            messages = MessageRepository(session)
+            await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text, {},
+                               inbox_id=item.id)
+            await messages.add(dialog.id, Direction.OUT, Author.AGENT, FORGET_TEXT, {"erasure": True})
+            out = OutboundMessage(channel=message.channel, dialog_key=message.dialog_key,
+                                  text=FORGET_TEXT, meta={"role": dialog.role_id, "mode": "rules"})
+            await OutboxRepository(session).add(message.channel, message.dialog_key,
+                                                out.to_payload(), inbox_id=item.id)
+        remove_files(report.audio_files)
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
 
@@ -212,7 +299,7 @@ class ConversationEngine:
                 return
             await MessageRepository(session).add(dialog.id, Direction.IN, Author.CUSTOMER,
                                                  message.text, _inbound_meta(message), inbox_id=item.id)
-            await self._notify_managers(session, dialog, "customer", message.text)
+            await self._notify_managers(session, dialog, "customer", _text_for_managers(message))
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
 
@@ -221,7 +308,8 @@ class ConversationEngine:
         assert item.id is not None
         message = InboundMessage.from_payload(item.payload)
         async with self.db.transaction() as session:
-            await InboxRepository(session).mark_failed(item.id, exc)
+            if not await InboxRepository(session).mark_failed(item.id, exc):
+                return  # answered meanwhile by another worker: no apology
             dialog = await DialogRepository(session).by_key(message.channel, message.dialog_key)
             if dialog is not None:
                 await DialogRepository(session).update(
@@ -238,7 +326,61 @@ def _inbound_meta(message: InboundMessage) -> dict[str, object]:
     meta: dict[str, object] = {"external_update_id": message.external_update_id}
     if message.attachments:
         meta["attachments"] = [a.model_dump(mode="json") for a in message.attachments]
+    transcripts = [a.transcript for a in message.attachments if a.transcript is not None]
+    if transcripts:  # the text is what speech recognition heard, not what the customer typed
+        meta["voice_transcript"] = bool(transcripts[0].text)
+        if transcripts[0].error:
+            meta["voice_error"] = transcripts[0].error
     return meta
+
+
+def _voice_notice(message: InboundMessage) -> str:
+    """Why a voice note has no text, for the customer (the pipeline's reason, if any)."""
+    notices = [a.transcript.notice for a in message.attachments if a.transcript and a.transcript.notice]
+    return notices[0] if notices else NO_VOICE_TEXT
+
+
+def _text_for_managers(message: InboundMessage) -> str:
+    """A customer's message as relayed to managers; a voice note is marked as such."""
+    transcripts = [a.transcript for a in message.attachments if a.transcript is not None]
+    if not transcripts:
+        return message.text
+    if transcripts[0].text:
+        return f"🎤 {message.text}"
+    return f"🎤 голосовое сообщение, не распознано ({transcripts[0].error or 'ошибка'})"
+
+
+def _command(text: str) -> str | None:
+    """`/forget`, `/help@SomeBot` → `forget`, `help`; anything else → None."""
+    match = _COMMAND.match(text or "")
+    return match["name"].lower() if match else None
+
+
+def _consent_pending(dialog: Dialog) -> bool:
+    """Whether a lead form is open and still waiting for the customer's consent."""
+    lead = DialogState.from_json(dialog.state).lead
+    return lead is not None and not lead.completed and not lead.consent
+
+
+def _masked(message: InboundMessage) -> InboundMessage:
+    """The message as stored before consent: phones masked, shared contacts and the raw update gone."""
+    return message.model_copy(update={
+        "text": mask_phones(message.text), "raw": {},
+        "attachments": tuple(_masked_attachment(a) for a in message.attachments)})
+
+
+def _masked_attachment(attachment: Attachment) -> Attachment:
+    transcript = attachment.transcript
+    if transcript is not None:
+        transcript = transcript.model_copy(update={"text": mask_phones(transcript.text),
+                                                   "audio_file": None})
+    return attachment.model_copy(update={"phone": None, "name": None, "transcript": transcript})
+
+
+def _recordings(message: InboundMessage) -> list[str]:
+    """The kept voice recordings of a message."""
+    return [a.transcript.audio_file for a in message.attachments
+            if a.transcript is not None and a.transcript.audio_file]
 
 
 def _contact_text(message: InboundMessage) -> str:

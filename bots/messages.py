@@ -10,6 +10,27 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_TEXT_CHARS = 8000
 
 
+class VoiceTranscript(BaseModel):
+    """What speech recognition made of a voice note, or why it made nothing.
+
+    `text` is what the agent reads; `error` is a short code (too_long,
+    corrupt, busy, unavailable, ...) and `notice` the customer's reply
+    instead of an answer when there is no text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = ""
+    language: str | None = None
+    language_probability: float | None = None
+    confidence: float | None = None
+    duration_s: float | None = None
+    model: str | None = None
+    audio_file: str | None = None
+    error: str | None = None
+    notice: str | None = None
+
+
 class Attachment(BaseModel):
     """A voice note, file or shared contact that came with a message."""
 
@@ -22,6 +43,7 @@ class Attachment(BaseModel):
     size_bytes: int | None = None
     phone: str | None = None
     name: str | None = None
+    transcript: VoiceTranscript | None = None
 
 
 class InboundMessage(BaseModel):

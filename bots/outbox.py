@@ -67,11 +67,12 @@ class OutboxDispatcher:
 
     async def _run(self) -> None:
         while True:
+            # Cleared before the round: a reply queued while it runs wakes the next one at once.
+            self._wake.clear()
             try:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
 
@@ -103,6 +104,8 @@ class OutboxDispatcher:
                     await _close_dialog(session, item)
                 return
             delay = exc.retry_after if exc.retry_after is not None else backoff_delay(item.attempts + 1)
+            if exc.remaining is not None:
+                await repo.replace_payload(item.id, exc.remaining.to_payload())
             await repo.mark_retry(item.id, exc, delay)
 
 

@@ -19,8 +19,12 @@ from bots.channels.ratelimit import RateLimiter
 from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
 from bots.handoff import HandoffService
+from bots.leads import crm_dispatcher, lead_sink
 from bots.outbox import OutboxDispatcher
+from bots.voice import VoiceNotes, voice_pipeline
 from knowledge.index import KnowledgeIndex
+from pipelines.leads import CrmDispatcher
+from pipelines.voice import VoicePipeline
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,8 @@ class Runtime:
     handoff: HandoffService
     outbox: OutboxDispatcher
     channels: dict[str, Channel] = field(default_factory=dict)
+    voice: VoicePipeline | None = None
+    crm: CrmDispatcher | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -49,10 +55,19 @@ class Runtime:
         agent = assembly.agent(settings, index, roles)
         channels: dict[str, Channel] = {}
         outbox = OutboxDispatcher(db, channels)
-        hooks = EngineHooks(on_outbox=outbox.wake, typing=_typing(channels))
+        voice = voice_pipeline(settings)
+        crm = crm_dispatcher(settings, db)
+
+        def queued() -> None:  # a turn may have queued a reply and a CRM event
+            outbox.wake()
+            crm.wake()
+
+        hooks = EngineHooks(on_outbox=queued, typing=_typing(channels),
+                            transcribe=VoiceNotes(voice, channels), leads=lead_sink(settings, roles))
         engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
         handoff = HandoffService(db, on_outbox=outbox.wake)
-        runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels)
+        runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels, voice,
+                      crm=crm)
         runtime._add_channels()
         return runtime
 
@@ -85,10 +100,14 @@ class Runtime:
     async def start(self) -> None:
         """Migrate the store, answer what was pending, start delivery and channels."""
         await self.db.migrate()
+        if self.voice is not None:  # warns once when there is no speech model
+            await self.voice.start()
         pending = await self.engine.recover()
         if pending:
             log.info("answering %d dialog(s) left pending by the last run", pending)
         self.outbox.start()
+        if self.crm is not None:
+            self.crm.start()
         for channel in self.channels.values():
             await channel.start()
 
@@ -97,7 +116,12 @@ class Runtime:
         for channel in self.channels.values():
             await channel.stop()
         await self.engine.close()
+        if self.voice is not None:
+            await self.voice.close()
         await self.outbox.stop()
+        if self.crm is not None:
+            await self.crm.stop()
+        await self.agent.aclose()
         await self.db.dispose()
 
 

@@ -18,6 +18,16 @@ from store.errors import (
     MigrationError,
     StoreError,
 )
+from store.leads import (
+    ConsentRecord,
+    Contact,
+    ContactIdentity,
+    CrmEvent,
+    CrmEventStatus,
+    Deal,
+    DealStage,
+    Product,
+)
 from store.models import (
     Author,
     Dialog,
@@ -30,10 +40,16 @@ from store.models import (
     OutboxStatus,
 )
 from store.repositories import (
+    ConsentRepository,
+    ContactRepository,
+    CrmEventRepository,
+    DealRepository,
     DialogRepository,
+    ErasureRepository,
     InboxRepository,
     MessageRepository,
     OutboxRepository,
+    StageMoveError,
     backoff_delay,
 )
 
@@ -41,12 +57,24 @@ __all__ = [
     "DEFAULT_URL",
     "Author",
     "ConnectionFailedError",
+    "ConsentRecord",
+    "ConsentRepository",
+    "Contact",
+    "ContactIdentity",
+    "ContactRepository",
+    "CrmEvent",
+    "CrmEventRepository",
+    "CrmEventStatus",
     "Database",
     "DatabaseURLError",
+    "Deal",
+    "DealRepository",
+    "DealStage",
     "Dialog",
     "DialogRepository",
     "DialogStatus",
     "Direction",
+    "ErasureRepository",
     "InboxItem",
     "InboxRepository",
     "InboxStatus",
@@ -57,6 +85,8 @@ __all__ = [
     "OutboxItem",
     "OutboxRepository",
     "OutboxStatus",
+    "Product",
+    "StageMoveError",
     "StoreError",
     "backoff_delay",
 ]

@@ -63,6 +63,12 @@ class LLMAnswerer:
         self.offline = offline
         self.limits = limits
 
+    async def aclose(self) -> None:
+        """Close the model client's HTTP connections."""
+        client = getattr(self.model, "root_async_client", None)
+        if client is not None:
+            await client.close()
+
     async def answer(self, role: Any, text: str, history: tuple[HistoryItem, ...]) -> Answer:
         """A grounded LLM answer, or the offline answer when the model fails."""
         try:
@@ -79,6 +85,8 @@ class LLMAnswerer:
         tags = role.knowledge.tags
         ctx = ToolContext(self.index, SearchFilter(frozenset(tags)) if tags is not None else SearchFilter())
         reference = await asyncio.to_thread(ctx.add_passages, text)
+        # Figures the customer stated («500 тыс на год») are theirs, not invented.
+        ctx.evidence.extend([text, *(h.text for h in history if h.author == "customer")])
         messages = self._messages(role, text, history, reference)
         tools = build_tools(ctx, frozenset(role.tools))
         reply = await self._loop(messages, tools)

@@ -9,6 +9,7 @@ knowledge base has nothing on the question.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from agents.answerers.base import Answer
@@ -52,6 +53,11 @@ class OfflineAnswerer:
             return Answer(NO_ANSWER, "offline", grounded=False, relevant=False,
                           notes=(f"coverage:{covered:.2f}",))
         windows = self._windows(text, hits, role.style.max_chars)
+        answer_text = " ".join(s for _, run in windows for s in run)
+        missing = _unanswered(text, answer_text, [h.chunk.indexed_text() for h in hits])
+        if missing:
+            return Answer(NO_ANSWER, "offline", grounded=False, relevant=False,
+                          notes=(f"coverage:{covered:.2f}", missing))
         sources = tuple(dict.fromkeys(Source(h.chunk.source, h.chunk.heading, h.chunk.text)
                                       for h, _ in windows))
         body = "\n\n".join(self._with_heading(hit, _join(hit.chunk.text, sentences))
@@ -115,6 +121,31 @@ class OfflineAnswerer:
             seen.add(key)
             run.append(sentence)
         return run
+
+
+_FIGURE_QUESTION = re.compile(
+    r"\b(?:сколько|скольки|какой\s+(?:процент|размер|срок|лимит|платёж|платеж|взнос)|"
+    r"какая\s+(?:ставка|сумма|процентная|неустойка|комиссия)|под\s+какой\s+процент|"
+    r"какие\s+(?:ставки|проценты|сроки|суммы))\b",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"[«\"]([^»\"]{2,60})[»\"]")
+
+
+def _unanswered(question: str, answer: str, passages: list[str]) -> str | None:
+    """Why extracted sentences do not answer the question, or None when they may.
+
+    A question about a named product («Накопительный плюс») needs that name in
+    the passages; a question asking for a figure («сколько», «какая ставка»)
+    needs a figure in the answer — otherwise the sentences only share words.
+    """
+    corpus = " ".join(passages).lower().replace("ё", "е")
+    for name in _QUOTED.findall(question):
+        if name.lower().replace("ё", "е") not in corpus:
+            return f"unknown_name:{name}"
+    if _FIGURE_QUESTION.search(question) and not re.search(r"\d", answer):
+        return "no_figure"
+    return None
 
 
 def _join(text: str, sentences: list[str]) -> str:

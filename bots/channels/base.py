@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from bots.messages import OutboundMessage
+from bots.messages import Attachment, OutboundMessage
 
 
 class DeliveryError(Exception):
@@ -15,10 +15,24 @@ class DeliveryError(Exception):
     """
 
     def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False) -> None:
+                 permanent: bool = False, remaining: OutboundMessage | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        # What is left to send when part of a multi-part message already went out.
+        self.remaining = remaining
+
+
+class MediaError(Exception):
+    """An attachment's content cannot be fetched (expired, unknown, network)."""
+
+
+class MediaTooLarge(MediaError):
+    """An attachment is bigger than the limit; refused before downloading where the size is known."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class Channel(ABC):
@@ -38,3 +52,7 @@ class Channel(ABC):
 
     async def send_typing(self, dialog_key: str) -> None:  # noqa: B027 - not every messenger has it
         """Show that the agent is working, where the messenger supports it."""
+
+    async def fetch_media(self, attachment: Attachment, *, max_bytes: int | None = None) -> bytes:
+        """The content of a voice note or file; `MediaTooLarge` beyond `max_bytes`, `MediaError` else."""
+        raise MediaError(f"channel {self.name!r} cannot fetch media")

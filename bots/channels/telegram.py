@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from bots.channels.base import Channel, DeliveryError, MediaError, MediaTooLarge
 from bots.channels.ratelimit import RateLimiter
-from bots.channels.telegram_format import keyboard, render
+from bots.channels.telegram_format import keyboard, render, split_text
 from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
 from bots.config import TelegramSettings
 from bots.messages import Attachment, OutboundMessage
@@ -153,8 +153,14 @@ class TelegramChannel(Channel):
         markup = keyboard(message)
         for n, part in enumerate(parts):
             await self.limiter.wait(message.dialog_key)
-            await self._send_part(chat_id, part, markup if n == len(parts) - 1 else None,
-                                  int(message.thread) if message.thread else None)
+            try:
+                await self._send_part(chat_id, part, markup if n == len(parts) - 1 else None,
+                                      int(message.thread) if message.thread else None)
+            except DeliveryError as exc:
+                if n:  # the customer has the first parts: retry only the rest
+                    rest = "\n\n".join(split_text(message.text)[n:])
+                    exc.remaining = message.model_copy(update={"text": rest})
+                raise
 
     async def _send_part(self, chat_id: int, text: str, markup: object, thread: int | None) -> None:
         try:

@@ -112,7 +112,8 @@ class TelegramManagersDesk(Channel):
             lines.append(f"<b>Заявка ({html.escape(lead.product)}):</b> {html.escape(card)}")
         lines.append("")
         for m in messages:
-            lines.append(f"{AUTHORS.get(str(m.author), m.author)}: {html.escape(m.text[:600])}")
+            voice = "🎤 " if m.meta.get("voice_transcript") or m.meta.get("voice_error") else ""
+            lines.append(f"{AUTHORS.get(str(m.author), m.author)}: {voice}{html.escape(m.text[:600])}")
         lines.append("\nОтветьте в этой теме — ответ уйдёт клиенту. /bot — вернуть боту, /close — закрыть.")
         return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import agent, kb, models, serve, users
+from bots.cli import agent, kb, leads, models, serve, users
 from bots.cli.common import CliState
 from bots.config import ConfigError
 
@@ -18,6 +18,8 @@ app = typer.Typer(
     help="Sovetnik: AI agents for a bank's customers in messengers.",
 )
 app.add_typer(kb.app, name="kb")
+app.add_typer(leads.app, name="leads")
+app.add_typer(leads.outbox_app, name="outbox")
 app.add_typer(models.app, name="models")
 app.add_typer(users.app, name="users")
 app.command("ask")(agent.ask_cmd)

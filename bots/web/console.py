@@ -150,7 +150,9 @@ async def _dialog(runtime: Runtime, dialog_id: int) -> tuple[Dialog, list[Messag
 
 def _dialog_context(dialog: Dialog, messages: list[Message]) -> dict[str, Any]:
     state = DialogState.from_json(dialog.state)
-    pairs = [(str(m.author), m.text) for m in messages]
+    # A handoff notice is not an answer: the summary shows what the agent actually said.
+    pairs = [(str(m.author), m.text) for m in messages
+             if not (str(m.author) == "agent" and m.meta.get("handoff"))]
     sources = dict.fromkeys(f"{s.get('source')} — {s.get('heading')}" for m in messages
                             for s in m.meta.get("sources", []) if isinstance(s, dict))
     return {"dialog": dialog, "status_label": STATUS.get(str(dialog.status), str(dialog.status)),

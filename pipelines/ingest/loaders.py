@@ -41,8 +41,6 @@ def load(path: Path) -> Document:
         raise UnreadableFile(path, exc.reason) from None
     except Exception as exc:  # a broken PDF or DOCX raises anything; report, never stop the run
         raise UnreadableFile(path, f"не удалось прочитать файл: {exc.__class__.__name__}") from exc
-    if not doc.title:
-        doc.title = path.stem
     if not any(b.paragraphs for b in doc.blocks):
         raise UnreadableFile(path, "в файле нет текста")
     return doc

@@ -4,15 +4,26 @@ The caller owns the transaction, so one unit of work can span them: store the
 replies, enqueue them and mark the inbound message done, then commit once.
 """
 
+from store.repositories.consents import ConsentRepository
+from store.repositories.contacts import ContactRepository
+from store.repositories.crm_events import CrmEventRepository
+from store.repositories.deals import DealRepository, StageMoveError
 from store.repositories.dialogs import DialogRepository
+from store.repositories.erasure import ErasureRepository
 from store.repositories.inbox import InboxRepository
 from store.repositories.messages import MessageRepository
 from store.repositories.outbox import OutboxRepository, backoff_delay
 
 __all__ = [
+    "ConsentRepository",
+    "ContactRepository",
+    "CrmEventRepository",
+    "DealRepository",
     "DialogRepository",
+    "ErasureRepository",
     "InboxRepository",
     "MessageRepository",
     "OutboxRepository",
+    "StageMoveError",
     "backoff_delay",
 ]

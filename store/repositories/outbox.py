@@ -102,6 +102,11 @@ class OutboxRepository:
         retry_at = (now or utc_now()) + timedelta(seconds=delay_s)
         return await self._change(item_id, next_attempt_at=retry_at, last_error=clip_error(error))
 
+    async def replace_payload(self, item_id: int, payload: dict[str, Any]) -> bool:
+        """Swap a pending item's payload (what is left of a partly delivered message)."""
+        query = sa.update(OutboxItem).where(col(OutboxItem.id) == item_id, _PENDING).values(payload=payload)
+        return await execute_rowcount(self._session, query) == 1
+
     async def mark_dead(self, item_id: int, error: str | BaseException) -> bool:
         """Give up on an item (blocked bot, invalid chat...); ``False`` if it was not pending."""
         return await self._change(item_id, status=OutboxStatus.DEAD, last_error=clip_error(error))

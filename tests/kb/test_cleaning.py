@@ -59,9 +59,15 @@ def test_scraped_page_junk_reaches_no_chunk(seeds_kb: BuiltIndex, junk: str) -> 
 def test_scraped_page_repeated_passage_is_kept_once(seeds_kb: BuiltIndex) -> None:
     raw = normal(seed_path("002").read_text(encoding="utf-8"))
     chunks = _chunks_from(seeds_kb, "002")
-    for passage in (DEFINITION, "Методы кредитования сбербанка"):
+    title = "Методы кредитования сбербанка"
+    for passage in (DEFINITION, title):
         assert raw.count(normal(passage)) >= 2, "the seed no longer repeats it: update the test"
-        assert sum(normal(passage) in normal(c.text) for c in chunks) == 1, passage
+
+    def count(passage: str) -> int:
+        return sum(normal(passage) in normal(c.text) for c in chunks)
+
+    assert count(DEFINITION) == 1
+    assert count(title) <= 1  # the page title repeated by the template: once, or dropped as chrome
 
 
 def test_scraped_page_genuine_content_survives(seeds_kb: BuiltIndex) -> None:

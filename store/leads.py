@@ -1,8 +1,8 @@
-"""The deal store's tables: contacts, deals, consents, the audit log and the CRM outbox.
+"""The deal store's tables: contacts, deals, consents and the CRM outbox.
 
 They share the conversation tables' ``metadata`` (and so its naming convention and
 the migrations' schema check); ``store/__init__.py`` imports this module, so any
-import of ``store.models`` sees them too.
+import of ``store.models`` sees them too. The audit log is ``store.audit``.
 
 Personal data lives in exactly three places here: ``contacts.name``,
 ``contacts.phone`` and ``deals.city`` (plus ``deals.details``, free-form fields a
@@ -212,21 +212,3 @@ class CrmEvent(StoreModel, table=True):
     last_error: str | None = Field(default=None, sa_column=_str_column(nullable=True))
     created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     sent_at: datetime | None = Field(default=None, sa_column=_time_column(nullable=True))
-
-
-class AuditEvent(StoreModel, table=True):
-    """Who did what to which record, and when; details never hold personal data."""
-
-    __tablename__ = "audit_events"
-    __table_args__ = (
-        sa.Index(None, "subject", "id"),
-        sa.Index(None, "created_at"),
-        {"sqlite_autoincrement": True},
-    )
-
-    id: int | None = Field(default=None, sa_column=_id_column())
-    actor: str = Field(sa_column=_str_column(255))
-    action: str = Field(sa_column=_str_column(64))
-    subject: str | None = Field(default=None, sa_column=_str_column(255, nullable=True))
-    details: dict[str, Any] = Field(default_factory=dict, sa_column=_json_column())
-    created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
