@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from agents.agent import Agent
-from agents.answerers.base import Answerer
-from agents.answerers.llm import LLMAnswerer, LLMLimits
-from agents.answerers.offline import OfflineAnswerer
-from agents.role_registry import RoleRegistry
 from bots.config import Settings
-from bots.leads import consent_text
 from knowledge.embedder import load_embedder
 from knowledge.index import KnowledgeIndex
+
+if TYPE_CHECKING:  # the agent side pulls in LangChain: imported only by who builds an agent
+    from agents.agent import Agent
+    from agents.role_registry import RoleRegistry
 
 
 def knowledge_index(settings: Settings, index_dir: Path | None = None) -> KnowledgeIndex:
@@ -42,12 +40,20 @@ def chat_model(settings: Settings) -> Any | None:
 
 def role_registry(settings: Settings) -> RoleRegistry:
     """Agent roles from the configured folder; start-up stops if the default role is broken."""
+    from agents.role_registry import RoleRegistry
+
     return RoleRegistry.load_or_raise(settings.path(settings.agents.roles_dir),
                                       settings.agents.default_role)
 
 
 def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None = None) -> Agent:
     """The agent with the configured answerer (LLM with offline fallback, or offline)."""
+    from agents.agent import Agent
+    from agents.answerers.base import Answerer
+    from agents.answerers.llm import LLMAnswerer, LLMLimits
+    from agents.answerers.offline import OfflineAnswerer
+    from bots.leads import consent_text
+
     offline = OfflineAnswerer(index)
     model = chat_model(settings)
     answerer: Answerer = offline

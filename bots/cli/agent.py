@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agents.agent import Agent
-from agents.errors import RoleError
-from agents.turn import DialogState, HistoryItem, Reply, TurnInput
 from bots import assembly
 from bots.cli.common import fail, print_json, read_jsonl, state
+
+if TYPE_CHECKING:
+    from agents.agent import Agent
+    from agents.turn import Reply
 
 RoleOpt = Annotated[str | None, typer.Option("--role", help="Role id (default: agents.default_role).")]
 IndexOpt = Annotated[Path | None,
@@ -21,6 +22,8 @@ IndexOpt = Annotated[Path | None,
 
 
 def _agent(ctx: typer.Context, index: Path | None) -> tuple[Agent, str]:
+    from agents.errors import RoleError
+
     settings = state(ctx).settings
     try:
         roles = assembly.role_registry(settings)
@@ -55,6 +58,8 @@ def ask_cmd(
     """Answer one question, or every line of --questions (each as a new dialog)."""
     if (question is None) == (questions is None):
         raise fail("Укажите либо вопрос, либо --questions FILE.jsonl.")
+    from agents.turn import TurnInput
+
     agent, default = _agent(ctx, index)
     role_id = role or default
     _check_role(agent, role_id)
@@ -78,6 +83,8 @@ def chat_cmd(ctx: typer.Context, role: RoleOpt = None, index: IndexOpt = None) -
 
 
 async def _chat_loop(agent: Agent, role_id: str) -> None:
+    from agents.turn import DialogState, HistoryItem, TurnInput
+
     history: list[HistoryItem] = []
     dialog = DialogState()
     while True:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from agents.errors import RoleError
 from bots.cli.common import fail, state
-from bots.runtime import Runtime
-from bots.web.app import create_app
 
 
 def serve_cmd(ctx: typer.Context) -> None:
     """Run the product: web app (health, metrics, webhooks) and channels."""
     import uvicorn
+
+    from agents.errors import RoleError
+    from bots.runtime import Runtime
+    from bots.web.app import create_app
 
     settings = state(ctx).settings
     try:

@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 
 from bots.cli.common import fail, state
-from bots.web.auth import create_user
-from store.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="Console accounts.")
 
@@ -36,6 +34,9 @@ def add_cmd(
 
 
 async def _add(url: str, name: str, role: str, password: str) -> None:
+    from bots.web.auth import create_user
+    from store.db import Database
+
     db = Database.from_url(url)
     try:
         await db.migrate()
