@@ -10,19 +10,26 @@ reply being recorded by the fake:
 - bare: aiogram `Dispatcher.start_polling` → echo handler → sendMessage.
 
 Updates are sent one at a time, each from a new chat, so the per-chat limit
-of one message a second is not what is measured (the 30/s global limit is
-below the measured latencies). The two bots take turns in rounds, so a noisy
+of one message a second is not what is measured (the global limit spaces
+sends 33 ms apart, less than one update takes). The two bots take turns in rounds, so a noisy
 machine affects both alike. For the product the time is split at the
 fake's arrival of `sendChatAction` (sent when the engine starts the turn) and
 of `sendMessage`.
 
-    .venv/bin/python benchmarks/telegram_overhead.py [--n 200] [--rounds 4] [--profile]
+    .venv/bin/python benchmarks/telegram_overhead.py [--n 200] [--rounds 4] [--stages] [--profile]
+                                                     [--db-dir /dev/shm]
+
+`--stages` runs one more product round with its stages timed (store
+transactions, the agent turn, the sends), to show where the time goes.
+`--db-dir /dev/shm` puts the product's SQLite file on tmpfs, which takes the
+disk syncs of its commits out of the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import logging
 import pstats
@@ -40,14 +47,19 @@ from _common import ROOT, machine, percentiles
 
 sys.path.insert(0, str(ROOT))  # the fake servers live under tests/
 
-from aiogram import Bot, Dispatcher, Router  # noqa: E402
-from aiogram.client.session.aiohttp import AiohttpSession  # noqa: E402
-from aiogram.client.telegram import TelegramAPIServer  # noqa: E402
-from aiogram.types import Message  # noqa: E402
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
 
-from bots.config import Settings  # noqa: E402
-from bots.runtime import Runtime  # noqa: E402
-from tests.fakes.telegram_server import FakeBotAPI  # noqa: E402
+from agents.agent import Agent
+from bots.channels.telegram import TelegramChannel
+from bots.config import Settings
+from bots.engine import ConversationEngine
+from bots.outbox import OutboxDispatcher
+from bots.runtime import Runtime
+from store.db import Database
+from tests.fakes.telegram_server import FakeBotAPI
 
 TEXT = "Спасибо!"
 WAIT_S = 30.0
@@ -77,9 +89,10 @@ async def product(tg: FakeBotAPI, folder: Path) -> AsyncIterator[None]:
         "store": {"url": f"sqlite+aiosqlite:///{folder / 'bench.db'}"},
         "knowledge": {"index_dir": str(folder / "empty-index")},
         "voice": {"model": str(folder / "no-speech-model"), "audio_dir": str(folder / "voice")},
+        "agents": {"roles_dir": str(ROOT / "agents" / "roles")},
         "channels": {"telegram": {"enabled": True, "token": tg.token, "api_url": tg.base_url},
                      "webchat": {"enabled": False}},
-        "base_dir": ROOT,
+        "base_dir": folder,
     })
     runtime = Runtime.build(settings)
     await runtime.start()
@@ -138,29 +151,97 @@ class Runner:
             await self.one(record)
 
 
+STAGES = [
+    (ConversationEngine, "accept", "inbox: store the update (before it is acknowledged)"),
+    (ConversationEngine, "_load", "engine: load or create the dialog and its history"),
+    (Agent, "respond", "agent turn (fixed reply, offline)"),
+    (ConversationEngine, "_commit_reply", "engine: commit reply, state and outbox item"),
+    (TelegramChannel, "send_typing", "sendChatAction round trip"),
+    (TelegramChannel, "send", "sendMessage round trip (after the rate limiter)"),
+    (OutboxDispatcher, "deliver_due", "outbox: a delivery round (query, send, mark sent)"),
+]
+
+
+@contextlib.contextmanager
+def stage_timers() -> Any:
+    """Time the product's stages and store transactions while the block runs."""
+    times: dict[str, list[float]] = defaultdict(list)
+    saved: list[tuple[Any, str, Any]] = []
+
+    def timed_method(cls: Any, name: str) -> None:
+        original = getattr(cls, name)
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                times[name].append((time.perf_counter() - start) * 1000)
+
+        saved.append((cls, name, original))
+        setattr(cls, name, wrapper)
+
+    for cls, name, _ in STAGES:
+        timed_method(cls, name)
+    transaction = Database.transaction
+
+    @contextlib.asynccontextmanager
+    async def timed_transaction(self: Database) -> AsyncIterator[Any]:
+        start = time.perf_counter()
+        async with transaction(self) as session:
+            yield session
+        times["transaction"].append((time.perf_counter() - start) * 1000)
+
+    saved.append((Database, "transaction", transaction))
+    Database.transaction = timed_transaction  # type: ignore[method-assign]
+    try:
+        yield times
+    finally:
+        for cls, name, original in saved:
+            setattr(cls, name, original)
+
+
+def print_stages(times: dict[str, list[float]], updates: int) -> None:
+    print(f"\nproduct stages over {updates} more updates (ms per update; stages overlap):")
+    for _, name, what in STAGES:
+        calls = times.get(name, [])
+        print(f"  {sum(calls) / updates:7.2f}  {what} ({len(calls) / updates:.1f} per update)")
+    tx = times.get("transaction") or [0.0]
+    print(f"  {sum(tx) / updates:7.2f}  all store transactions: {len(tx) / updates:.1f} per update, "
+          f"p50 {statistics.median(tx):.2f} ms each")
+
+
 def summary(name: str, samples: list[float]) -> str:
     p50, p95 = percentiles(samples)
     return f"{name:<8} mean {statistics.fmean(samples):7.2f} ms   p50 {p50:7.2f} ms   p95 {p95:7.2f} ms"
 
 
-async def measure(n: int, rounds: int, warmup: int,
-                  profile: cProfile.Profile | None) -> tuple[Runner, Runner]:
-    with tempfile.TemporaryDirectory(prefix="tg-bench-") as tmp:
-        async with StampedBotAPI() as tg_product, StampedBotAPI() as tg_bare:
-            async with product(tg_product, Path(tmp)), bare_echo(tg_bare):
-                ours, bare = Runner(tg_product, FIRST_CHAT), Runner(tg_bare, FIRST_CHAT)
-                await ours.run(warmup, record=False)  # lazy loads: lemmatizer, first queries
-                await bare.run(warmup, record=False)
-                per_round = max(1, n // rounds)
-                steps: list[Callable[[], Awaitable[None]]] = []
-                for _ in range(rounds):
-                    steps += [lambda: ours.run(per_round), lambda: bare.run(per_round)]
-                for step in steps:
-                    if profile is not None and step is steps[0]:
-                        profile.enable()
-                    await step()
-                    if profile is not None and step is steps[0]:
-                        profile.disable()
+async def measure(n: int, rounds: int, warmup: int, profile: cProfile.Profile | None,
+                  stages: dict[str, list[float]] | None, db_dir: Path | None) -> tuple[Runner, Runner]:
+    with tempfile.TemporaryDirectory(prefix="tg-bench-", dir=db_dir) as tmp:
+        async with (StampedBotAPI() as tg_product, StampedBotAPI() as tg_bare,
+                    product(tg_product, Path(tmp)), bare_echo(tg_bare)):
+            ours, bare = Runner(tg_product, FIRST_CHAT), Runner(tg_bare, FIRST_CHAT)
+            await ours.run(warmup, record=False)  # lazy loads: lemmatizer, first queries
+            await bare.run(warmup, record=False)
+            per_round = max(1, n // rounds)
+            steps: list[Callable[[], Awaitable[None]]] = []
+            for _ in range(rounds):
+                steps += [lambda: ours.run(per_round), lambda: bare.run(per_round)]
+            for step in steps:
+                if profile is not None and step is steps[0]:
+                    profile.enable()
+                await step()
+                if profile is not None and step is steps[0]:
+                    profile.disable()
+        if stages is not None:  # a fresh product built with its stages timed
+            with stage_timers() as times:
+                async with StampedBotAPI() as tg, product(tg, Path(tmp) / "stages"):
+                    timed = Runner(tg, FIRST_CHAT)
+                    await timed.run(warmup, record=False)
+                    times.clear()
+                    await timed.run(per_round)
+            stages.update(times)
     return ours, bare
 
 
@@ -169,15 +250,20 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="updates per bot (default 200)")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds (default 4)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed updates per bot first")
+    parser.add_argument("--stages", action="store_true",
+                        help="time the product's stages in one more round")
+    parser.add_argument("--db-dir", type=Path, help="folder for the product's SQLite file")
     parser.add_argument("--profile", action="store_true",
                         help="profile the product's first round and print where its time goes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
     profile = cProfile.Profile() if args.profile else None
-    ours, bare = asyncio.run(measure(args.n, args.rounds, args.warmup, profile))
+    stages: dict[str, list[float]] | None = {} if args.stages else None
+    ours, bare = asyncio.run(measure(args.n, args.rounds, args.warmup, profile, stages, args.db_dir))
 
     print(f"machine: {machine()}")
+    print(f"product's SQLite file under {args.db_dir or tempfile.gettempdir()}")
     print(f"{len(ours.samples_ms)} updates each, {args.rounds} alternating rounds, "
           f"push → reply recorded by the fake, one update at a time")
     print(summary("product", ours.samples_ms))
@@ -187,7 +273,11 @@ def main() -> None:
           f"→ reply sent {statistics.median(ours.samples_ms) - typing_p50:.2f} ms")
     ratio_mean = statistics.fmean(ours.samples_ms) / statistics.fmean(bare.samples_ms)
     ratio_p50 = statistics.median(ours.samples_ms) / statistics.median(bare.samples_ms)
-    print(f"ratio product / bare: {ratio_mean:.2f}× (means), {ratio_p50:.2f}× (medians); target ≤ 1.5×")
+    extra = statistics.median(ours.samples_ms) - statistics.median(bare.samples_ms)
+    print(f"ratio product / bare: {ratio_mean:.2f}× (means), {ratio_p50:.2f}× (medians); "
+          f"target ≤ 1.5×; the product adds {extra:.2f} ms per update (medians)")
+    if stages is not None:
+        print_stages(stages, max(1, args.n // args.rounds))
     if profile is not None:
         print("\nproduct, first round, by cumulative time:")
         pstats.Stats(profile).sort_stats("cumulative").print_stats(40)

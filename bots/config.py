@@ -96,8 +96,8 @@ class VoiceSettings(_Section):
     Hugging Face cache: nothing is downloaded at run time. `language: auto`
     (or null) lets the model detect it. `queue_size` voice notes may wait for
     one of the `workers`; more get a polite «повторите позже». Audio is kept
-    in `audio_dir` for `retention_days` (0: not kept). `nice` lowers the
-    priority of transcription threads so text dialogs stay quick.
+    in `audio_dir` for `retention_days` (0: not kept). `priority` of the
+    transcription threads: `idle` lets text dialogs always go first.
     """
 
     model: str = "small"
@@ -111,7 +111,7 @@ class VoiceSettings(_Section):
     threads: int = Field(2, ge=1, le=64)
     workers: int = Field(1, ge=1, le=16)
     queue_size: int = Field(32, ge=0, le=10_000)
-    nice: int = Field(10, ge=0, le=19)
+    priority: Literal["idle", "low", "normal"] = "idle"
     vad_filter: bool = True
     retention_days: int = Field(30, ge=0)
     audio_dir: Path = Path("var/voice")

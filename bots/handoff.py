@@ -48,22 +48,21 @@ class HandoffService:
         async with self.db.transaction() as session:
             repo = DialogRepository(session)
             dialog = await self._open(repo, dialog_id)
-            if external_id is not None:
-                inbox_id = await InboxRepository(session).add(source, external_id, str(dialog_id),
-                                                              {"manager": manager, "text": text})
-                if inbox_id is None:
-                    return False
-                await InboxRepository(session).mark_done(inbox_id)
+            if not await _first_delivery(session, source, external_id, dialog_id):
+                return False
             await self._say(session, dialog, text, Author.MANAGER, {"manager": manager})
             await repo.update(dialog, status=DialogStatus.MANAGER, assigned_to=dialog.assigned_to or manager)
         self._wake()
         return True
 
-    async def back_to_bot(self, dialog_id: int, manager: str) -> Dialog:
-        """Return the dialog to the agent, with a short note to the customer."""
+    async def back_to_bot(self, dialog_id: int, manager: str, *, source: str = "console",
+                          external_id: str | None = None) -> Dialog | None:
+        """Return the dialog to the agent, with a short note to the customer; None if a repeat."""
         async with self.db.transaction() as session:
             repo = DialogRepository(session)
             dialog = await self._open(repo, dialog_id)
+            if not await _first_delivery(session, source, external_id, dialog_id):
+                return None
             state = DialogState.from_json(dialog.state)
             state.failed_answers = 0
             state.handed_back_at_turn = state.turns
@@ -73,10 +72,15 @@ class HandoffService:
         self._wake()
         return dialog
 
-    async def close(self, dialog_id: int, manager: str) -> Dialog:
-        """Close the dialog; the customer's next message starts a fresh bot conversation."""
+    async def close(self, dialog_id: int, manager: str, *, source: str = "console",
+                    external_id: str | None = None) -> Dialog | None:
+        """Close the dialog (the next message starts afresh); None if a repeated delivery."""
         async with self.db.transaction() as session:
             repo = DialogRepository(session)
+            if external_id is not None:
+                found = await repo.get(dialog_id)
+                if found is not None and not await _first_delivery(session, source, external_id, dialog_id):
+                    return None
             dialog = await self._open(repo, dialog_id)
             await self._say(session, dialog, CLOSED_TEXT, Author.SYSTEM, {"manager": manager})
             dialog = await repo.update(dialog, status=DialogStatus.CLOSED, handoff_reason=None)
@@ -102,3 +106,15 @@ class HandoffService:
     def _wake(self) -> None:
         if self.on_outbox:
             self.on_outbox()
+
+
+async def _first_delivery(session: object, source: str, external_id: str | None, dialog_id: int) -> bool:
+    """Record a manager's update in the inbox; False when it was delivered before."""
+    if external_id is None:
+        return True
+    inbox = InboxRepository(session)  # type: ignore[arg-type]
+    inbox_id = await inbox.add(source, external_id, str(dialog_id), {"manager_action": True})
+    if inbox_id is None:
+        return False
+    await inbox.mark_done(inbox_id)
+    return True

@@ -46,7 +46,7 @@ def voice_pipeline(settings: Settings) -> VoicePipeline:
                              workers=voice.workers, vad_filter=voice.vad_filter)
     return VoicePipeline(FasterWhisperTranscriber(options),
                          VoiceLimits(voice.max_duration_s, voice.max_bytes),
-                         WorkerPool(voice.workers, voice.queue_size, nice=voice.nice),
+                         WorkerPool(voice.workers, voice.queue_size, priority=voice.priority),
                          AudioArchive(settings.path(voice.audio_dir), voice.retention_days))
 
 

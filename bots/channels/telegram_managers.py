@@ -72,9 +72,9 @@ class TelegramManagersDesk(Channel):
         command = (message.text or "").strip().split()[0].split("@")[0].lower()
         try:
             if command == "/bot":
-                await self.handoff.back_to_bot(dialog.id, manager)
+                await self.handoff.back_to_bot(dialog.id, manager, source=NAME, external_id=str(update_id))
             elif command == "/close":
-                await self.handoff.close(dialog.id, manager)
+                await self.handoff.close(dialog.id, manager, source=NAME, external_id=str(update_id))
             else:
                 await self.handoff.reply(dialog.id, message.text or "", manager,
                                          source=NAME, external_id=str(update_id))
