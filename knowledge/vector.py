@@ -11,6 +11,7 @@ import numpy as np
 from knowledge.types import Chunk, SearchFilter
 
 COLLECTION = "knowledge_chunks"
+_PAGE = 5000
 _TAG_PREFIX = "t_"
 _UNTAGGED = "untagged"
 
@@ -76,8 +77,12 @@ class VectorStore:
 
     def load_all(self) -> tuple[list[Chunk], list[str]]:
         """Every stored chunk with its lemma string, in insertion-independent id order."""
-        got = self._col.get(include=["documents", "metadatas"])
-        rows = sorted(zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True))
+        rows = []
+        # Paged: one get() of a large collection exceeds SQLite's variable limit.
+        for offset in range(0, self._col.count(), _PAGE):
+            got = self._col.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
+            rows += zip(got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True)
+        rows.sort()
         chunks = [_chunk(i, doc, meta) for i, doc, meta in rows]
         return chunks, [str(meta.get("lemmas", "")) for _, _, meta in rows]
 
