@@ -13,12 +13,13 @@
 
 Without `--model`, a Whisper with random weights and the shape of
 whisper-tiny (4+4 layers, d_model 384) is built locally (real weights cannot
-be downloaded here); its transcripts are gibberish and run to the decoder's
-length limit, so its cost per note is that of a real small model's long note.
-Decoding is greedy without the temperature ladder (`temperatures: [0.0]`) on
-both sides.
+be downloaded here). Its transcripts are a few gibberish tokens, so the cost
+per note is mostly the encoder over a 30-second window, VAD and features, as
+for a short note on a real model. Decoding is greedy without the temperature
+ladder (`temperatures: [0.0]`) on both sides. `--priority normal` shows what
+the lower priority of the transcription threads is worth.
 
-    .venv/bin/python benchmarks/voice_pipeline.py [--model FOLDER] [--index DIR]
+    .venv/bin/python benchmarks/voice_pipeline.py [--model FOLDER] [--index DIR] [--priority P]
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ from _common import ROOT, machine, percentiles
 
 sys.path.insert(0, str(ROOT))  # the test suite's model builder
 
-from bots.channels.base import Channel  # noqa: E402
-from bots.config import Settings  # noqa: E402
-from bots.messages import Attachment, InboundMessage, OutboundMessage  # noqa: E402
-from bots.runtime import Runtime  # noqa: E402
-from bots.voice import voice_pipeline  # noqa: E402
-from pipelines.voice import VoiceNote  # noqa: E402
+from bots.channels.base import Channel
+from bots.config import Settings
+from bots.messages import Attachment, InboundMessage, OutboundMessage
+from bots.runtime import Runtime
+from bots.voice import voice_pipeline
+from pipelines.voice import VoiceNote
 
 SPEECH = ("Здравствуйте! Я хочу открыть вклад на год. Подскажите, пожалуйста, какая сейчас ставка "
           "и можно ли пополнять вклад и снимать часть денег без потери процентов?")
@@ -84,11 +85,13 @@ def demo_index(folder: Path) -> Path:
     return folder
 
 
-def settings(tmp: Path, model: Path, index: Path) -> Settings:
+def settings(tmp: Path, model: Path, index: Path, overrides: dict[str, Any]) -> Settings:
+    voice: dict[str, Any] = {"model": str(model), "temperatures": [0.0], "audio_dir": str(tmp / "voice")}
+    voice |= {key: value for key, value in overrides.items() if value is not None}
     return Settings.model_validate({
         "store": {"url": f"sqlite+aiosqlite:///{tmp / 'bench.db'}"},
         "knowledge": {"index_dir": str(index)},
-        "voice": {"model": str(model), "temperatures": [0.0], "audio_dir": str(tmp / "voice")},
+        "voice": voice,
         "base_dir": ROOT,
     })
 
@@ -216,10 +219,9 @@ async def latency(conf: Settings, data: bytes, rounds: int, per_block: int) -> N
     load = Load(runtime, channel)
     try:
         await text_block(runtime, channel, 5, "warm", [])  # loads the index and the lemmatizer
-        load.start()  # and the speech model
-        while runtime.voice and runtime.voice.pool.admitted < IN_FLIGHT:
-            await asyncio.sleep(0.05)
-        await load.finish()
+        warm = channel.expect("voice-warm")  # and the speech model
+        await runtime.engine.accept(inbound("voice-warm", voice=True))
+        await warm
         alone, loaded, seen = [], [], []
         for r in range(rounds):
             alone += await text_block(runtime, channel, per_block, f"alone{r}", [])
@@ -254,8 +256,11 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="a CTranslate2 Whisper folder (default: random weights)")
     parser.add_argument("--index", type=Path, help="an index of knowledge/docs (default: built now)")
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--per-block", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--per-block", type=int, default=20)
+    parser.add_argument("--priority", choices=["idle", "low", "normal"], help="override voice.priority")
+    parser.add_argument("--threads", type=int, help="override voice.threads")
+    parser.add_argument("--skip-overhead", action="store_true")
     args = parser.parse_args()
     print(f"# {machine()}")
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -263,10 +268,11 @@ def main() -> None:
         data = speech_ogg(tmp)
         model = model_folder(args.model)
         index = args.index or demo_index(tmp / "index")
-        conf = settings(tmp, model, index)
+        conf = settings(tmp, model, index, {"priority": args.priority, "threads": args.threads})
         print(f"# model {model.name}; voice note {len(data)} bytes; workers {conf.voice.workers}, "
-              f"threads {conf.voice.threads}, nice {conf.voice.nice}, queue {conf.voice.queue_size}")
-        asyncio.run(overhead(conf, data, args.runs))
+              f"threads {conf.voice.threads}, priority {conf.voice.priority}, queue {conf.voice.queue_size}")
+        if not args.skip_overhead:
+            asyncio.run(overhead(conf, data, args.runs))
         asyncio.run(latency(conf, data, args.rounds, args.per_block))
 
 

@@ -43,10 +43,11 @@ def voice_pipeline(settings: Settings) -> VoicePipeline:
     options = WhisperOptions(model=model, device=voice.device, compute_type=voice.compute_type,
                              language=voice.language, beam_size=voice.beam_size,
                              temperatures=voice.temperatures, threads=voice.threads,
-                             workers=voice.workers, vad_filter=voice.vad_filter)
+                             workers=voice.workers, vad_filter=voice.vad_filter,
+                             priority=voice.priority)
     return VoicePipeline(FasterWhisperTranscriber(options),
                          VoiceLimits(voice.max_duration_s, voice.max_bytes),
-                         WorkerPool(voice.workers, voice.queue_size, priority=voice.priority),
+                         WorkerPool(voice.workers, voice.queue_size),
                          AudioArchive(settings.path(voice.audio_dir), voice.retention_days))
 
 

@@ -213,13 +213,13 @@ class TelegramChannel(Channel):
             _refuse_over(len(data), limit)
             return data
         url = self.bot.session.api.file_url(self.bot.token, file_path)
-        data = bytearray()
+        received = bytearray()
         stream = self.bot.session.stream_content(url, timeout=DOWNLOAD_TIMEOUT_S, raise_for_status=True)
         async with contextlib.aclosing(stream):
             async for chunk in stream:
-                data += chunk
-                _refuse_over(len(data), limit)
-        return bytes(data)
+                received += chunk
+                _refuse_over(len(received), limit)
+        return bytes(received)
 
 
 def _refuse_over(size: int | None, limit: int) -> None:

@@ -180,7 +180,10 @@ async def _erase_conversations(session: AsyncSession, dialog_ids: set[int], keep
     keys = {(d.channel, d.dialog_key) for d in dialogs}
     if managers_channel:
         keys |= {(managers_channel, str(d.id)) for d in dialogs}
-    report.audio_files = _recordings(await erasure.inbox_payloads(keys))
+    # Kept recordings are named in the stored messages' metadata and, for messages
+    # rewritten before consent, in the inbox payloads: look in both.
+    payloads = [*await erasure.inbox_payloads(keys), *await erasure.message_metas(dialog_ids)]
+    report.audio_files = sorted(set(_recordings(payloads)))
     report.dialogs = await erasure.reset_dialogs(dialog_ids)
     report.messages = await erasure.blank_messages(dialog_ids)
     report.inbox = await erasure.blank_inbox(keys, also_id=keep_inbox_id)

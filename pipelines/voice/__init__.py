@@ -19,11 +19,13 @@ from pipelines.voice.errors import (
 )
 from pipelines.voice.pipeline import VoiceLimits, VoiceNote, VoicePipeline, VoiceResult
 from pipelines.voice.pool import WorkerPool
+from pipelines.voice.priority import Priority
 from pipelines.voice.transcriber import FasterWhisperTranscriber, Transcriber, Transcript, WhisperOptions
 
 __all__ = [
     "AudioArchive",
     "FasterWhisperTranscriber",
+    "Priority",
     "Transcriber",
     "Transcript",
     "VoiceBusy",

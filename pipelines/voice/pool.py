@@ -5,20 +5,15 @@
 with `VoiceBusy`, so a burst of voice notes never builds an unbounded
 backlog that customers would wait minutes for.
 
-The worker threads run at a lower CPU priority (`nice`): on a small machine
-the event loop and text dialogs then keep their share of the CPU while a
-long transcription runs. On Linux a thread's nice value is its own and is
-inherited by the threads it starts, so the model's compute threads, created
-when the model is first used from a worker, run at the same priority.
+Jobs are the Python side of a transcription (decoding, features, the
+decoding loop); the heavy compute runs on the model's own threads, at the
+priority set in `pipelines.voice.priority`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import sys
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -31,12 +26,11 @@ T = TypeVar("T")
 class WorkerPool:
     """Runs blocking jobs off the event loop, with admission control."""
 
-    def __init__(self, workers: int, queue_size: int, *, nice: int = 0, name: str = "voice") -> None:
+    def __init__(self, workers: int, queue_size: int, *, name: str = "voice") -> None:
         self.workers = workers
         self.capacity = workers + queue_size
         self._admitted = 0  # changed on the event loop only
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name,
-                                            initializer=_lower_priority, initargs=(nice,))
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
 
     @property
     def admitted(self) -> int:
@@ -62,12 +56,3 @@ class WorkerPool:
         """Drop queued jobs; a running one finishes in its thread."""
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-
-def _lower_priority(nice: int) -> None:
-    """Raise this thread's nice value by `nice` (Linux; elsewhere it is left as is)."""
-    if nice <= 0 or sys.platform != "linux":  # elsewhere a thread id is not a process id
-        return
-    with contextlib.suppress(AttributeError, OSError):
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))

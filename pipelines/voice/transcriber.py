@@ -3,7 +3,8 @@
 A transcriber is blocking and CPU-bound: the pipeline calls it from its
 worker threads, never from the event loop. The faster-whisper model is
 loaded once, on first use, and shared by every worker; nothing is ever
-downloaded (a model name must already be in the Hugging Face cache).
+downloaded (a model name must already be in the Hugging Face cache). Its
+compute threads run at `priority` (see `pipelines.voice.priority`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pipelines.voice.errors import VoiceUnavailable
+from pipelines.voice.priority import Priority, build_at
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -65,6 +67,7 @@ class WhisperOptions:
     threads: int = 2
     workers: int = 1
     vad_filter: bool = True
+    priority: Priority = "idle"
 
 
 class FasterWhisperTranscriber:
@@ -125,15 +128,17 @@ class FasterWhisperTranscriber:
 
         opts = self.options
         try:
-            model = WhisperModel(self._model_path(), device=opts.device, compute_type=opts.compute_type,
-                                 cpu_threads=opts.threads, num_workers=opts.workers,
-                                 local_files_only=True)
+            path = self._model_path()
+            model = build_at(opts.priority, lambda: WhisperModel(
+                path, device=opts.device, compute_type=opts.compute_type, cpu_threads=opts.threads,
+                num_workers=opts.workers, local_files_only=True))
         except Exception as exc:  # a broken folder, too little memory, an unsupported compute type
             self._failure = f"{type(exc).__name__}: {exc}"
             log.error("speech model %r could not be loaded (%s); voice notes will not be transcribed",
                       opts.model, self._failure)
             raise VoiceUnavailable(self._failure) from exc
-        log.info("speech model %r loaded (%s, %s)", opts.model, opts.device, opts.compute_type)
+        log.info("speech model %r loaded (%s, %s, %s priority)", opts.model, opts.device,
+                 opts.compute_type, opts.priority)
         return model
 
     def _model_path(self) -> str:

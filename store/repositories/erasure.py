@@ -87,6 +87,15 @@ class ErasureRepository:
         rows = await self._session.scalars(sa.select(col(InboxItem.payload)).where(conditions))
         return [dict(payload or {}) for payload in rows.all()]
 
+    async def message_metas(self, dialog_ids: Iterable[int]) -> list[dict[str, Any]]:
+        """The metadata of the dialogs' messages (a voice note's transcript names its recording)."""
+        ids = list(dialog_ids)
+        if not ids:
+            return []
+        rows = await self._session.scalars(
+            sa.select(col(Message.meta)).where(col(Message.dialog_id).in_(ids)))
+        return [dict(meta or {}) for meta in rows.all()]
+
     async def blank_inbox(self, keys: Iterable[tuple[str, str]], also_id: int | None = None) -> int:
         """Empty the payloads of the dialogs' processed inbox items (and of ``also_id``).
 

@@ -1,0 +1,1 @@
+"""Voice notes: the real pipeline on a tiny locally built Whisper."""
