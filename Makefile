@@ -30,6 +30,7 @@ run: index
 	$(SOVETNIK) serve
 
 test: install
+	$(VENV)/bin/ruff check bots agents knowledge pipelines store tests benchmarks
 	$(PY) -m pytest
 
 lint: install

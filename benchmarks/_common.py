@@ -33,7 +33,7 @@ def machine() -> str:
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
     """p50 and p95 of a list of milliseconds."""
     ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return statistics.median(ordered), p95
 
 

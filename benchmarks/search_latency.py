@@ -74,7 +74,7 @@ def measure(folder: Path, words: list[str]) -> dict[str, tuple[float, float]]:
     for mode in ("bm25", "dense", "hybrid"):
         for q in queries[:10]:
             index.search(q, 5, mode)  # warm-up: model, caches
-        out[mode] = percentiles([timed(lambda q=q: index.search(q, 5, mode)) for q in queries])
+        out[mode] = percentiles([timed(lambda q=q, m=mode: index.search(q, 5, m)) for q in queries])
     return out
 
 

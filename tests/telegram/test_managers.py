@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from bots.runtime import Runtime
 from store.models import DialogStatus, OutboxStatus
 from tests.fakes.telegram_server import FakeBotAPI
