@@ -8,6 +8,7 @@ payment. A request with a missing number yields the question to ask.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -75,25 +76,27 @@ def _numbers(text: str) -> tuple[Decimal | None, Decimal | None, int | None, lis
 
 
 def _deposit(text: str) -> CalcResult:
-    amount, rate, months, missing = _numbers(text)
-    if missing or amount is None or rate is None or months is None:
-        return _missing("deposit", missing, "500 тыс на год под 13,5%")
     cap = "monthly" if re.search(r"капитализ|ежемесячн\w+\s+капитал", text, re.IGNORECASE) else "none"
-    try:
-        return CalcResult("deposit", deposit_income(amount, rate, months, cap).describe(), True)
-    except CalculatorError as exc:
-        return CalcResult("deposit", str(exc), False)
+    return _run("deposit", text, "500 тыс на год под 13,5%",
+                lambda a, r, m: deposit_income(a, r, m, cap).describe())
 
 
 def _loan(text: str) -> CalcResult:
+    kind = "differentiated" if re.search(r"дифференц", text, re.IGNORECASE) else "annuity"
+    return _run("loan", text, "кредит 1 млн на 3 года под 20%",
+                lambda a, r, m: loan_payment(a, r, m, kind).describe())
+
+
+def _run(kind: CalcKind, text: str, example: str,
+         calculate: Callable[[Decimal, Decimal, int], str]) -> CalcResult:
+    """Amount, rate and term from the message through a calculator, or ask for what is missing."""
     amount, rate, months, missing = _numbers(text)
     if missing or amount is None or rate is None or months is None:
-        return _missing("loan", missing, "кредит 1 млн на 3 года под 20%")
-    kind = "differentiated" if re.search(r"дифференц", text, re.IGNORECASE) else "annuity"
+        return _missing(kind, missing, example)
     try:
-        return CalcResult("loan", loan_payment(amount, rate, months, kind).describe(), True)
+        return CalcResult(kind, calculate(amount, rate, months), True)
     except CalculatorError as exc:
-        return CalcResult("loan", str(exc), False)
+        return CalcResult(kind, str(exc), False)
 
 
 def _insurance(text: str, amounts: list[Decimal]) -> CalcResult:
