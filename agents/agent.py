@@ -94,7 +94,7 @@ class Agent:
         if role.handoff.on_request and intents.wants_human(text):
             return self._handoff(role, HANDOFF_TEXT, "request", state)
         word = intents.complaint_word(text, role.handoff.complaint_words, self.lemmatizer)
-        if word:
+        if word and not intents.asks_how_to_complain(text):
             return self._handoff(role, COMPLAINT_TEXT, "complaint", state, note=f"complaint:{word}")
         return None
 

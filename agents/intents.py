@@ -78,3 +78,13 @@ def complaint_word(text: str, words: Iterable[str], lemmatizer: Lemmatizer) -> s
         if phrase and f" {phrase} " in joined:
             return word
     return None
+
+
+_HOW_TO_COMPLAIN = re.compile(
+    r"\b(?:куда|как|где|кому|каким\s+образом|по\s+какому\s+адресу)\b.{0,40}\b(?:жалоб\w*|претензи\w*|"
+    r"пожаловат\w*|обращени\w*)", re.IGNORECASE)
+
+
+def asks_how_to_complain(text: str) -> bool:
+    """«куда писать жалобу?» asks for the complaints channel; it is not itself a complaint."""
+    return bool(_HOW_TO_COMPLAIN.search(text))

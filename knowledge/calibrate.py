@@ -13,6 +13,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from razdel import sentenize
 
@@ -87,3 +88,31 @@ def choose_weights(
         f"dense {single['dense'] / n:.3f}, hybrid {best_score / n:.3f} at dense weight {best.dense}"
     )
     return FusionWeights(best.bm25, best.dense, reason)
+
+
+OFFTOPIC_FILE = Path(__file__).parent / "data" / "offtopic_questions.txt"
+# Meaning alone lets through at most this share of off-topic questions; the
+# answerer still wants a word of the question in the unit it answers with.
+OFFTOPIC_QUANTILE = 0.9
+
+
+def offtopic_questions() -> list[str]:
+    """Questions no bank's knowledge base is about (weather, recipes, sport, ...)."""
+    lines = OFFTOPIC_FILE.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def answerability(offtopic_best: Sequence[float]) -> tuple[float | None, str]:
+    """The similarity a question needs for the knowledge base to be about it.
+
+    `offtopic_best` holds, for each off-topic question, the similarity of its
+    nearest chunk in this knowledge base; nine in ten of them fall below the
+    threshold.
+    """
+    if not offtopic_best:
+        return None, "no vectors: answerability by lexical coverage only"
+    ordered = sorted(offtopic_best)
+    threshold = round(ordered[int(OFFTOPIC_QUANTILE * (len(ordered) - 1))], 4)
+    median = ordered[len(ordered) // 2]
+    return threshold, (f"min similarity {threshold}: the {OFFTOPIC_QUANTILE:.0%} quantile of "
+                       f"{len(ordered)} off-topic questions (median {median:.3f}, max {ordered[-1]:.3f})")

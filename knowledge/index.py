@@ -8,13 +8,14 @@ message.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from knowledge.calibrate import choose_weights, pseudo_questions
+from knowledge.calibrate import answerability, choose_weights, offtopic_questions, pseudo_questions
 from knowledge.embedder import Embedder
 from knowledge.fusion import FusionWeights, rrf
 from knowledge.lexical import LexicalIndex
@@ -23,6 +24,8 @@ from knowledge.rerank import Reranker
 from knowledge.ru.lemmatizer import Lemmatizer
 from knowledge.types import Chunk, Hit, SearchFilter, SearchMode
 from knowledge.vector import VectorStore
+
+log = logging.getLogger(__name__)
 
 HEADING_WEIGHT = 0.4
 CANDIDATES = 40
@@ -99,16 +102,20 @@ class KnowledgeIndex:
         if not snap.chunks or not query.strip():
             return []
         rankings: dict[str, list[str]] = {}
+        sims: dict[str, float] = {}
         weights = self.manifest.weights
         if mode in ("bm25", "hybrid"):
             rankings["bm25"] = self._lexical_ranking(snap, query, flt)
-        if mode == "dense" or (mode == "hybrid" and weights.dense > 0):
-            rankings["dense"] = self._dense_ranking(query, flt)
+        # Hybrid asks the dense retriever even at fusion weight 0: its similarity is
+        # the meaning-level evidence of whether the knowledge base answers at all.
+        if mode in ("dense", "hybrid"):
+            sims = dict(self._dense_ranking(query, flt))
+            rankings["dense"] = list(sims)
         if mode != "hybrid":
             ids = rankings[mode][:k]
-            return [Hit(snap.chunks[snap.by_id[i]], 1.0 / (r + 1), {mode: r + 1})
+            return [Hit(snap.chunks[snap.by_id[i]], 1.0 / (r + 1), {mode: r + 1}, sims.get(i))
                     for r, i in enumerate(ids) if i in snap.by_id]
-        return self._fuse(snap, query, rankings, weights, k)
+        return self._fuse(snap, query, rankings, weights, k, sims)
 
     def _lexical_ranking(self, snap: _Snapshot, query: str, flt: SearchFilter) -> list[str]:
         scores = snap.body.scores(query, self.lemmatizer)
@@ -118,19 +125,25 @@ class KnowledgeIndex:
         top = np.argsort(-scores, kind="stable")[:CANDIDATES]
         return [snap.chunks[i].id for i in top if scores[i] > 0]
 
-    def _dense_ranking(self, query: str, flt: SearchFilter) -> list[str]:
+    def _dense_ranking(self, query: str, flt: SearchFilter) -> list[tuple[str, float]]:
+        if self.model_changed():
+            # Vectors of another model: comparing them would rank at random.
+            log.warning("index vectors were made by %s, not %s: dense search is off until "
+                        "`sovetnik kb ingest` re-embeds", self.manifest.embedder, self.embedder.name)
+            return []
         vector = self.embedder.embed_queries([query])[0]
-        return [i for i, _ in self.store.query(vector, CANDIDATES, flt)]
+        return self.store.query(vector, CANDIDATES, flt)
 
     def _fuse(self, snap: _Snapshot, query: str, rankings: dict[str, list[str]],
-              weights: FusionWeights, k: int) -> list[Hit]:
+              weights: FusionWeights, k: int, sims: dict[str, float] | None = None) -> list[Hit]:
         fused = rrf(rankings, {"bm25": weights.bm25, "dense": weights.dense})
         best = sorted(fused.items(), key=lambda x: -x[1])[:RERANK_DEPTH]
         candidates = [(i, snap.chunks[snap.by_id[i]].indexed_text(), s) for i, s in best if i in snap.by_id]
         ranked = snap.reranker.rerank(query, candidates)[:k]
         return [
             Hit(snap.chunks[snap.by_id[i]], s,
-                {name: ids.index(i) + 1 for name, ids in rankings.items() if i in ids})
+                {name: ids.index(i) + 1 for name, ids in rankings.items() if i in ids},
+                (sims or {}).get(i))
             for i, s in ranked
         ]
 
@@ -144,6 +157,8 @@ class KnowledgeIndex:
               removals: Sequence[str], embedder_config: str | None,
               reembed_all: bool = False) -> None:
         """Replace the chunks of changed sources and drop removed ones, then save."""
+        if reembed_all:
+            self._reset_vectors(upserts, removals)
         stale: list[str] = []
         for key in removals:
             entry = self.manifest.sources.pop(key, None)
@@ -158,9 +173,30 @@ class KnowledgeIndex:
             self.manifest.sources[key] = entry
         if stale:
             self.store.delete(stale)
-        self.manifest.embedder = embedder_config or self.manifest.embedder
+        # `embedder_config` (the configured name) is kept for callers; the manifest
+        # records the model that really made the vectors, and its dimension.
+        self.manifest.embedder = self.embedder.name
+        self.manifest.dimension = self.embedder.dimension
         self.manifest.generation += 1
         self.manifest.save(self.folder)
+
+    def model_changed(self) -> bool:
+        """Whether the vectors on disk were made by another model than the one loaded now."""
+        recorded = self.manifest.embedder
+        if recorded is None or not self.manifest.sources:
+            return False
+        dim = self.manifest.dimension
+        return recorded != self.embedder.name or (dim is not None and dim != self.embedder.dimension)
+
+    def _reset_vectors(self, upserts: Sequence[tuple[str, SourceEntry, list[Chunk]]],
+                       removals: Sequence[str]) -> None:
+        """Drop every vector and re-embed the chunks of sources this run does not touch."""
+        touched = {key for key, _, _ in upserts} | set(removals)
+        keep_ids = {cid for key, entry in self.manifest.sources.items() if key not in touched
+                    for cid in entry.chunk_ids}
+        kept = [c for c in self.snapshot().chunks if c.id in keep_ids]
+        self.store.reset()
+        self._write_chunks(kept)
 
     def calibrate(self) -> FusionWeights:
         """Measure the retrievers on pseudo-questions and store the chosen weights."""
@@ -180,8 +216,17 @@ class KnowledgeIndex:
             return [h.chunk.id for h in self._fuse(snap, query, rankings, w, 10)]
 
         weights = choose_weights(questions, rank, fuse)
-        self.set_weights(weights)
+        self.manifest.min_similarity, why = self._answerability(everything)
+        self.set_weights(FusionWeights(weights.bm25, weights.dense, f"{weights.reason}; {why}"))
         return weights
+
+    def _answerability(self, everything: SearchFilter) -> tuple[float | None, str]:
+        """Calibrate the similarity threshold on off-topic questions against this index."""
+        if not self.store.count():
+            return answerability([])
+        vectors = self.embedder.embed_queries(offtopic_questions())
+        best = [hits[0][1] for v in vectors if (hits := self.store.query(v, 1, everything))]
+        return answerability(best)
 
     def set_weights(self, weights: FusionWeights) -> None:
         """Record calibrated fusion weights in the manifest."""

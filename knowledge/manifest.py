@@ -30,10 +30,14 @@ class SourceEntry:
 class Manifest:
     """Everything the index knows about its inputs."""
 
-    embedder: str | None = None
+    embedder: str | None = None  # the model actually loaded when the vectors were made
+    dimension: int | None = None
     sources: dict[str, SourceEntry] = field(default_factory=dict)
     weights: FusionWeights = field(default_factory=FusionWeights)
     generation: int = 0
+    # The cosine similarity above which the knowledge base is taken to be about a
+    # question (see `knowledge.calibrate.answerability`); None before calibration.
+    min_similarity: float | None = None
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
@@ -44,17 +48,19 @@ class Manifest:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return cls(
             embedder=raw.get("embedder"),
+            dimension=raw.get("dimension"),
             sources={k: SourceEntry(**v) for k, v in raw.get("sources", {}).items()},
             weights=FusionWeights(**raw.get("weights", {})),
             generation=int(raw.get("generation", 0)),
+            min_similarity=raw.get("min_similarity"),
         )
 
     def save(self, folder: Path) -> None:
         """Write atomically: readers in other processes never see half a file."""
         folder.mkdir(parents=True, exist_ok=True)
         data = {
-            "embedder": self.embedder, "generation": self.generation,
-            "weights": self.weights.as_dict(),
+            "embedder": self.embedder, "dimension": self.dimension, "generation": self.generation,
+            "weights": self.weights.as_dict(), "min_similarity": self.min_similarity,
             "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
         }
         tmp = folder / f".{MANIFEST}.{os.getpid()}"

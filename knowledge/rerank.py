@@ -14,15 +14,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from difflib import get_close_matches
 from itertools import pairwise
 
 from knowledge.ru.lemmatizer import SYNONYMS, Lemmatizer
+from knowledge.ru.morph import analyzer
 
 _CACHE_LIMIT = 50_000
 _STEM = 5  # «страховой» and «страхование» count as the same word here, as in BM25
 COVERAGE_WEIGHT = 0.35
 PHRASE_WEIGHT = 0.2
 DEFINITION_WEIGHT = 0.5
+TYPO_SIMILARITY = 0.85  # difflib ratio: one or two letters off in a word of 8+
 
 _DEFINITION_QUERY = re.compile(
     r"^\s*(?:что\s+(?:такое|означает|значит|называют|понимается\s+под)|каково\s+определение)\s+(.+?)[?.!\s]*$",
@@ -45,6 +48,8 @@ class Reranker:
         # Passages come back query after query: analyse each text once.
         self._cache: dict[str, list[str]] = {}
         self._sentences: dict[str, list[str]] = {}
+        self._stems: set[str] | None = None
+        self._vocab: list[str] | None = None
 
     def _lemmas(self, text: str) -> list[str]:
         cached = self._cache.get(text)
@@ -86,6 +91,34 @@ class Reranker:
             out.append((chunk_id, score / top + bonus))
         return sorted(out, key=lambda x: -x[1])
 
+    def unknown_terms(self, query: str) -> list[str]:
+        """Nouns of the query that the knowledge base never uses, not even by stem or synonym.
+
+        «автокредит», «кэшбэк», «криптовалюта» in a bank's question mean the
+        knowledge base is not about it, however close the rest of the question is.
+        """
+        if self._stems is None:
+            self._stems = {w[:_STEM] for w in self._df if len(w) >= _STEM}
+        out = []
+        for word in self._lem.lemmas(query):
+            if word in self._df or not word.isalpha() or len(word) < 3 or not _is_noun(word):
+                continue
+            if (len(word) >= _STEM and word[:_STEM] in self._stems) or any(
+                    syn in self._df for syn in SYNONYMS.get(word, ())):
+                continue
+            if self._misspelt(word):
+                continue
+            out.append(word)
+        return out
+
+    def _misspelt(self, word: str) -> bool:
+        """A typo of a word the knowledge base uses («андерайтинг» for «андеррайтинг»)."""
+        if len(word) < 6:
+            return False
+        if self._vocab is None:
+            self._vocab = [w for w in self._df if len(w) >= 5 and w.isalpha()]
+        return bool(get_close_matches(word, self._vocab, n=1, cutoff=TYPO_SIMILARITY))
+
     def _idf(self, lemma: str) -> float:
         df = self._df.get(lemma, 0)
         return math.log(1 + (self._n - df + 0.5) / (df + 0.5))
@@ -106,7 +139,7 @@ class Reranker:
         best = 0.0
         for sentence in sentences:
             words = set(self._lemmas(sentence))
-            stems = {w[:_STEM] for w in words if len(w) > _STEM}
+            stems = {w[:_STEM] for w in words if len(w) >= _STEM}
             present = [q for q in q_lemmas if _matches(q, words, stems)]
             best = max(best, sum(self._idf(lem) for lem in present) / total)
         return best
@@ -153,6 +186,11 @@ class Reranker:
 
 
 _BOUNDARY = re.compile(r"(?<=[.!?…])\s+(?=[«\"(]?[А-ЯЁA-Z0-9])|\s*\n\s*")
+
+
+def _is_noun(lemma: str) -> bool:
+    parses = analyzer().parse(lemma)
+    return bool(parses) and parses[0].tag.POS == "NOUN"
 
 
 def _title(text: str) -> str:

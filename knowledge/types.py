@@ -36,6 +36,7 @@ class Hit:
     chunk: Chunk
     score: float
     ranks: dict[str, int] = field(default_factory=dict)
+    similarity: float | None = None  # cosine of query and chunk, when dense search ran
 
 
 @dataclass(frozen=True)

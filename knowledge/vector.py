@@ -52,10 +52,18 @@ class VectorStore:
         self._client = chromadb.PersistentClient(
             path=str(folder), settings=Settings(anonymized_telemetry=False, allow_reset=False)
         )
-        self._col = self._client.get_or_create_collection(
+        self._col = self._open()
+
+    def _open(self) -> Any:
+        return self._client.get_or_create_collection(
             COLLECTION, embedding_function=_NoEmbedding(),  # type: ignore[arg-type]
             configuration={"hnsw": {"space": "cosine"}},
         )
+
+    def reset(self) -> None:
+        """Drop every chunk and vector: a new model may have another dimension."""
+        self._client.delete_collection(COLLECTION)
+        self._col = self._open()
 
     def upsert(self, chunks: Sequence[Chunk], lemmas: Sequence[str], vectors: np.ndarray,
                extra: Sequence[dict[str, Any]]) -> None:

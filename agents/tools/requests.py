@@ -42,10 +42,14 @@ class CalcResult:
     kind: CalcKind
     text: str
     complete: bool
+    missing: tuple[str, ...] = ()
 
 
-def detect(text: str, allowed: frozenset[str]) -> CalcResult | None:
-    """A calculation the message asks for, if the role may run that calculator."""
+def detect(text: str, allowed: frozenset[str], rate: Decimal | None = None) -> CalcResult | None:
+    """A calculation the message asks for, if the role may run that calculator.
+
+    `rate` stands in when the message names none (the bank's own rate).
+    """
     if not _ASKS_NUMBER.search(text):
         return None
     amounts = find_amounts(text)
@@ -56,41 +60,47 @@ def detect(text: str, allowed: frozenset[str]) -> CalcResult | None:
         return _insurance(text, [m.value for m in amounts if m.currency == "RUB"] or
                           [m.value for m in amounts])
     if "loan_calculator" in allowed and _LOAN.search(text):
-        return _loan(text)
+        return _loan(text, rate)
     if "deposit_calculator" in allowed and _DEPOSIT.search(text):
-        return _deposit(text)
+        return _deposit(text, rate)
     return None
+
+
+def wants_calculation(text: str) -> bool:
+    """An explicit request to compute something, with numbers in it."""
+    return bool(_EXPLICIT.search(text)) and (bool(find_amounts(text)) or parse_term(text) is not None)
 
 
 def _missing(kind: CalcKind, what: list[str], example: str) -> CalcResult:
     listed = what[0] if len(what) == 1 else ", ".join(what[:-1]) + " и " + what[-1]
     return CalcResult(kind, f"Чтобы посчитать, укажите, пожалуйста, {listed}. "
-                      f"Например: «{example}».", complete=False)
+                      f"Например: «{example}».", complete=False, missing=tuple(what))
 
 
-def _numbers(text: str) -> tuple[Decimal | None, Decimal | None, int | None, list[str]]:
-    money, rate, term = parse_amount(text), parse_rate(text), parse_term(text)
+def _numbers(text: str, default_rate: Decimal | None = None
+             ) -> tuple[Decimal | None, Decimal | None, int | None, list[str]]:
+    money, rate, term = parse_amount(text), parse_rate(text) or default_rate, parse_term(text)
     missing = [name for name, v in (("сумму", money), ("срок", term), ("ставку", rate)) if v is None]
     months = term.in_months() if term else None
     return (money.value if money else None), rate, months, missing
 
 
-def _deposit(text: str) -> CalcResult:
+def _deposit(text: str, rate: Decimal | None) -> CalcResult:
     cap = "monthly" if re.search(r"капитализ|ежемесячн\w+\s+капитал", text, re.IGNORECASE) else "none"
     return _run("deposit", text, "500 тыс на год под 13,5%",
-                lambda a, r, m: deposit_income(a, r, m, cap).describe())
+                lambda a, r, m: deposit_income(a, r, m, cap).describe(), rate)
 
 
-def _loan(text: str) -> CalcResult:
+def _loan(text: str, rate: Decimal | None) -> CalcResult:
     kind = "differentiated" if re.search(r"дифференц", text, re.IGNORECASE) else "annuity"
     return _run("loan", text, "кредит 1 млн на 3 года под 20%",
-                lambda a, r, m: loan_payment(a, r, m, kind).describe())
+                lambda a, r, m: loan_payment(a, r, m, kind).describe(), rate)
 
 
 def _run(kind: CalcKind, text: str, example: str,
-         calculate: Callable[[Decimal, Decimal, int], str]) -> CalcResult:
+         calculate: Callable[[Decimal, Decimal, int], str], default_rate: Decimal | None) -> CalcResult:
     """Amount, rate and term from the message through a calculator, or ask for what is missing."""
-    amount, rate, months, missing = _numbers(text)
+    amount, rate, months, missing = _numbers(text, default_rate)
     if missing or amount is None or rate is None or months is None:
         return _missing(kind, missing, example)
     try:

@@ -56,7 +56,12 @@ def ingest(paths: Sequence[Path], index: KnowledgeIndex, *, embedder_config: str
     """Bring the index in line with `paths` (files and folders)."""
     report = IngestReport()
     manifest = Manifest.load(index.folder)
-    reembed = rebuild or (manifest.embedder not in (None, embedder_config))
+    # Compare the model actually loaded, not the configured name: a fallback or a
+    # newly installed model changes the vector space, and spaces must never mix.
+    reembed = rebuild or index.model_changed()
+    if reembed and manifest.embedder:
+        log.info("embedding model changed (%s -> %s): re-embedding every chunk",
+                 manifest.embedder, index.embedder.name)
     candidates, missing = _collect(paths, manifest, report)
     upserts = []
     for cand in candidates:

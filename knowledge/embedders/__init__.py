@@ -1,0 +1,1 @@
+"""Implementations of the `knowledge.embedder.Embedder` interface, one module each."""
