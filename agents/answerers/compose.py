@@ -49,6 +49,11 @@ class Unit:
     lead: str
     parts: tuple[str, ...]
 
+    @property
+    def intro(self) -> bool:
+        """Whether the unit is a document's opening text, under its title only."""
+        return len(self.hit.chunk.headings) <= 1 and self.hit.chunk.position == 0
+
 
 @dataclass(frozen=True)
 class Piece:
@@ -123,7 +128,7 @@ class Composer:
 
     def _cut(self, query: str, unit: Unit) -> Piece:
         bonus = RANK_BONUS / (unit.rank + 1)
-        if len(unit.hit.chunk.headings) == 1 and unit.hit.chunk.position == 0:
+        if unit.intro:
             # A document's introduction mentions everything and answers nothing.
             bonus -= INTRO_PENALTY
         if unit.kind == "text":

@@ -59,7 +59,11 @@ class OfflineAnswerer:
         questions = split_questions(text)
         if len(questions) == 1:
             return self.one(role, text, history)
-        answers = [self.one(role, q, history) for q in questions]
+        answers = []
+        for pos, question in enumerate(questions):
+            # «…по накопительному счёту? и можно ли снимать?»: the second is about the first's topic.
+            context = history + tuple(HistoryItem("customer", q) for q in questions[:pos])
+            answers.append(self.one(role, question, context))
         return _merge(questions, answers)
 
     def one(self, role: Any, text: str, history: tuple[HistoryItem, ...] = ()) -> Answer:
@@ -197,7 +201,7 @@ def _choose(pieces: list[Piece], max_chars: int, query: str) -> list[Piece]:
     chosen = [pieces[0]]
     budget = max_chars - len(pieces[0].text)
     for piece in pieces[1:3]:
-        if piece.score < SECOND_PIECE * pieces[0].score or len(piece.text) > budget:
+        if piece.score < SECOND_PIECE * pieces[0].score or len(piece.text) > budget or piece.unit.intro:
             continue
         if any(_overlaps(piece.text, c.text) for c in chosen):
             continue
@@ -237,7 +241,8 @@ def with_topic(text: str, history: tuple[HistoryItem, ...]) -> str:
         names = [n for n in _TOPIC_NAME.findall(item.text) if not n.lower().startswith("банк")]
         if names:
             return f"{text} «{names[-1]}»"
-    return text
+    asked = [item.text for item in history[-4:] if item.author == "customer"]
+    return f"{asked[-1]} {text}" if asked else text
 
 
 def _merge(questions: list[str], answers: list[Answer]) -> Answer:
