@@ -82,7 +82,9 @@ def complaint_word(text: str, words: Iterable[str], lemmatizer: Lemmatizer) -> s
 
 _HOW_TO_COMPLAIN = re.compile(
     r"\b(?:куда|как|где|кому|каким\s+образом|по\s+какому\s+адресу)\b.{0,40}\b(?:жалоб\w*|претензи\w*|"
-    r"пожаловат\w*|обращени\w*)", re.IGNORECASE)
+    r"пожаловат\w*|обращени\w*)"
+    r"|\b(?:жалоб\w*|претензи\w*)\b.{0,60}\b(?:сколько|когда|какой\s+срок|как\s+долго)\b.{0,20}"
+    r"(?:ждать|ответ|рассматрива)", re.IGNORECASE)
 
 
 def asks_how_to_complain(text: str) -> bool:

@@ -58,7 +58,7 @@ def build(folder: Path, n: int, words: list[str]) -> float:
     vectors = np.random.default_rng(n).standard_normal((n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     index.store.upsert(chunks, lemmas, vectors, [{} for _ in chunks])
-    manifest = Manifest(embedder=Settings().embeddings.model, generation=1,
+    manifest = Manifest(embedder=index.embedder.name, dimension=dim, generation=1,
                         weights=FusionWeights(1.0, 0.5, "benchmark: dense on"),
                         sources={"synthetic": SourceEntry("synthetic.md", "-", [c.id for c in chunks])})
     manifest.save(folder)

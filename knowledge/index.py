@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HEADING_WEIGHT = 0.4
 CANDIDATES = 40
 RERANK_DEPTH = 25
+OFFTOPIC_CACHE = "offtopic.npy"
 
 
 class _Snapshot:
@@ -224,9 +225,26 @@ class KnowledgeIndex:
         """Calibrate the similarity threshold on off-topic questions against this index."""
         if not self.store.count():
             return answerability([])
-        vectors = self.embedder.embed_queries(offtopic_questions())
+        vectors = self._offtopic_vectors()
         best = [hits[0][1] for v in vectors if (hits := self.store.query(v, 1, everything))]
         return answerability(best)
+
+    def _offtopic_vectors(self) -> np.ndarray:
+        """The off-topic questions' vectors, embedded once per model and kept in the folder."""
+        questions = offtopic_questions()
+        path = self.folder / OFFTOPIC_CACHE
+        try:
+            cached = np.load(path, allow_pickle=False)
+            names = np.load(path.with_suffix(".names.npy"), allow_pickle=False)
+            shape = (len(questions), self.embedder.dimension)
+            if str(names[0]) == self.embedder.name and cached.shape == shape:
+                return cached
+        except (OSError, ValueError, IndexError):
+            pass
+        vectors = self.embedder.embed_queries(questions)
+        np.save(path, vectors, allow_pickle=False)
+        np.save(path.with_suffix(".names.npy"), np.array([self.embedder.name]), allow_pickle=False)
+        return vectors
 
     def set_weights(self, weights: FusionWeights) -> None:
         """Record calibrated fusion weights in the manifest."""

@@ -28,9 +28,13 @@ DEFINITION_WEIGHT = 0.5
 TYPO_SIMILARITY = 0.85  # difflib ratio: one or two letters off in a word of 8+
 
 _DEFINITION_QUERY = re.compile(
-    r"^\s*(?:что\s+(?:такое|означает|значит|называют|понимается\s+под)|каково\s+определение)\s+(.+?)[?.!\s]*$",
+    r"^\s*(?:(?:объясните|расскажите|подскажите)\W+(?:простыми\s+словами\W+)?)?"
+    r"(?:что\s+(?:такое|означает|значит|называют|за|(?:\w+\s+){0,2}понима\w*\s+под)|каково\s+определение|"
+    r"как\s+понимать)\s+(.+?)(?:[,.]\s*(?:объясните|поясните|простыми).*)?[?.!\s]*$",
     re.IGNORECASE,
 )
+# «андеррайтинг — это что такое?», «скоринг это что»
+_DEFINITION_TAIL = re.compile(r"^\s*(.+?)\s*[—–-]?\s*это\s+что(?:\s+такое)?[?.!\s]*$", re.IGNORECASE)
 _DEFINITION_MARK = re.compile(
     r"\s[—–-]\s*это\b|\sпредставляет\s+собой\b|\sназывается\b|\sпонимается\b|\sозначает\b"
     r"|\sявляется\b|\sэто\s|,\s*(?:то\s+есть|т\.\s*е\.)\s",
@@ -49,6 +53,7 @@ class Reranker:
         self._cache: dict[str, list[str]] = {}
         self._sentences: dict[str, list[str]] = {}
         self._stems: set[str] | None = None
+        self._bonuses: dict[tuple[str, str], float] = {}
         self._vocab: list[str] | None = None
 
     def _lemmas(self, text: str) -> list[str]:
@@ -83,13 +88,23 @@ class Reranker:
         term = self._definition_term(query)
         out = []
         for chunk_id, text, score in candidates:
-            sentences = self._split(text)
-            bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
-            bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
-            if term and (self._defines(term, sentences) or self._title_defines(term, _title(text))):
-                bonus += DEFINITION_WEIGHT
+            key = (query, text)
+            bonus = self._bonuses.get(key)
+            if bonus is None:
+                # Calibration re-ranks the same pairs once per fusion weight: score each once.
+                if len(self._bonuses) > _CACHE_LIMIT:
+                    self._bonuses.clear()
+                bonus = self._bonuses[key] = self._bonus(q_lemmas, q_pairs, term, text)
             out.append((chunk_id, score / top + bonus))
         return sorted(out, key=lambda x: -x[1])
+
+    def _bonus(self, q_lemmas: set[str], q_pairs: set[tuple[str, str]], term: list[str], text: str) -> float:
+        sentences = self._split(text)
+        bonus = COVERAGE_WEIGHT * self._coverage(q_lemmas, sentences)
+        bonus += PHRASE_WEIGHT * self._phrases(q_pairs, text)
+        if term and (self._defines(term, sentences) or self._title_defines(term, _title(text))):
+            bonus += DEFINITION_WEIGHT
+        return bonus
 
     def unknown_terms(self, query: str) -> list[str]:
         """Nouns of the query that the knowledge base never uses, not even by stem or synonym.
@@ -152,7 +167,7 @@ class Reranker:
         return len(q_pairs.intersection(pairwise(words))) / len(q_pairs)
 
     def _definition_term(self, query: str) -> list[str]:
-        m = _DEFINITION_QUERY.match(query)
+        m = _DEFINITION_QUERY.match(query) or _DEFINITION_TAIL.match(query)
         return self._lem.lemmas(m.group(1)) if m else []
 
     def title_defines(self, query: str, title: str) -> bool:
@@ -203,6 +218,8 @@ def _matches(lemma: str, words: set[str], stems: set[str]) -> bool:
     """The query word, its 5-letter stem, or one of its synonyms is in the sentence."""
     if lemma in words or (len(lemma) > _STEM and lemma[:_STEM] in stems):
         return True
+    if len(lemma) == _STEM - 1 and lemma.isalpha() and any(w.startswith(lemma) for w in words):
+        return True  # «обед» in «обеденный»: a short root has no 5-letter stem
     return any(syn in words for syn in SYNONYMS.get(lemma, ()))
 
 

@@ -27,11 +27,15 @@ _ITEM = re.compile(r"^\s*(?:[-•*]\s+|\d{1,2}[.)]\s+)")
 _ROW = re.compile(r"^[^:;\n]{1,40}: [^;\n]+(?:; [^:;\n]{1,40}: [^;\n]+)+\.?$")
 _WHERE = re.compile(r"\b(?:где|куда|адрес\w*|как\s+(?:добраться|найти|проехать))\b", re.IGNORECASE)
 _ADDRESS_ITEM = re.compile(r"^\s*(?:[-•*]\s+)?адрес", re.IGNORECASE)
-_FIGURE = re.compile(r"\b(?:сколько|скольки|когда|какой\s+(?:процент|размер|срок|лимит|платёж|платеж|взнос)|"
+_FIGURE = re.compile(r"\b(?:сколько|скольки|скока|скоко|когда|"
+                     r"какой\s+(?:процент|размер|срок|лимит|платёж|платеж|взнос)|"
                      r"какая\s+(?:ставка|сумма|неустойка|комиссия)|под\s+какой|какие\s+(?:ставки|проценты|сроки|суммы)|"
                      r"ставк\w*|процент\w*|максимальн\w*|минимальн\w*)\b", re.IGNORECASE)
 _AMOUNT = re.compile(r"\d[\d\s ]*(?:,\d+)?\s?(?:%|₽|руб|млн|тыс|лет|год|месяц|дн|юан|раб)|\b\d{1,2}:\d{2}\b",
                      re.IGNORECASE)
+# A sentence that opens by pointing back («Этот закон…», «Однако такие…») needs the one before it.
+_ANAPHORA = re.compile(r"^(?:эт[оаиу]т?|эти[мх]?|такие|такой|такая|такое|он[аи]?|оно|там|тогда|однако|"
+                       r"при\s+этом|кроме\s+того|также|поэтому|в\s+этом|для\s+этого|это)\b", re.IGNORECASE)
 FIGURE_BONUS = 0.2
 INTRO_PENALTY = 0.2
 MAX_SENTENCES = 3
@@ -149,7 +153,8 @@ class Composer:
                 score += DEFINITION_BONUS
             if score > best_score:
                 best, best_score = pos, score
-        run = list(unit.parts[best : best + MAX_SENTENCES])
+        start = best - 1 if best > 0 and _ANAPHORA.match(unit.parts[best]) else best
+        run = list(unit.parts[start : start + MAX_SENTENCES])
         # «…несколькими способами:» says nothing without what follows it.
         while len(run) > 1 and self._cover(query, unit, run[-1]) == 0 and not run[-2].endswith(":"):
             run.pop()
@@ -203,7 +208,10 @@ def render(pieces: Sequence[Piece], reranker: Reranker) -> str:
 # What kind of figure a question wants, and how an answer states one.
 _FIGURE_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (re.compile(r"ставк|процент|под\s+как|годовых", re.IGNORECASE), re.compile(r"\d\s?%")),
-    (re.compile(r"во\s+сколько|до\s+скольки|часы\s+работы|график|открыва|закрыва", re.IGNORECASE),
+    (re.compile(r"\bстои\w*|стоимост|\bцен[аыу]\b|\bплат[аиуы]\b|тариф|комисси", re.IGNORECASE),
+     re.compile(r"\d[\d\s ]*(?:,\d+)?\s?(?:₽|руб|%)|бесплатн|без\s+комисси", re.IGNORECASE)),
+    (re.compile(r"во\s+ско(?:лько|ка|ко)|до\s+скольки|часы\s+работы|график|открыва|закрыва|\bобед",
+                re.IGNORECASE),
      re.compile(r"\b\d{1,2}:\d{2}\b|круглосуточно")),
 )
 

