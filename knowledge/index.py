@@ -49,6 +49,15 @@ class _Snapshot:
                 df[t] = df.get(t, 0) + 1
         self.reranker = Reranker(lemmatizer, df, len(chunks))
         self.tags = [c.tags for c in chunks]
+        self._masks: dict[frozenset[str] | None, np.ndarray] = {}
+
+    def mask(self, flt: SearchFilter) -> np.ndarray:
+        """Which chunks a filter allows, computed once per tag set (roles reuse a few)."""
+        found = self._masks.get(flt.tags)
+        if found is None:
+            found = self._masks[flt.tags] = np.fromiter(
+                (flt.allows(t) for t in self.tags), dtype=bool, count=len(self.tags))
+        return found
 
 
 class KnowledgeIndex:
@@ -122,8 +131,11 @@ class KnowledgeIndex:
         scores = snap.body.scores(query, self.lemmatizer)
         scores += HEADING_WEIGHT * snap.heads.scores(query, self.lemmatizer)
         if flt.tags is not None:
-            scores *= np.fromiter((flt.allows(t) for t in snap.tags), dtype=bool, count=len(snap.tags))
-        top = np.argsort(-scores, kind="stable")[:CANDIDATES]
+            scores *= snap.mask(flt)
+        # Select the candidates in O(n), then order just them: the cost stays flat as the index grows.
+        count = min(CANDIDATES, len(scores))
+        part = np.argpartition(-scores, count - 1)[:count]
+        top = part[np.lexsort((part, -scores[part]))]
         return [snap.chunks[i].id for i in top if scores[i] > 0]
 
     def _dense_ranking(self, query: str, flt: SearchFilter) -> list[tuple[str, float]]:

@@ -9,6 +9,8 @@ import numpy as np
 
 from knowledge.ru.lemmatizer import Lemmatizer, expand
 
+MAX_DF_SHARE = 0.5
+MIN_DOCS_TO_SKIP = 1000  # a small knowledge base is scored exhaustively
 PREFIX = 5  # a crude stem: «страхование», «страховой», «страховаться» share «страх»
 
 
@@ -45,7 +47,13 @@ class LexicalIndex:
                 total += weight * prefix_weight * self._term_scores("~" + lemma[:PREFIX])
         return total
 
-    def _term_scores(self, term: str) -> np.ndarray:
-        if term not in self._vocab:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._bm25.get_scores([term]), dtype=np.float32)
+    def _term_scores(self, term: str) -> np.ndarray | float:
+        token = self._vocab.get(term)
+        if token is None:
+            return 0.0
+        indptr = self._bm25.scores["indptr"]
+        if indptr[token + 1] - indptr[token] > MAX_DF_SHARE * self.size and self.size >= MIN_DOCS_TO_SKIP:
+            # A word in most passages tells them apart by almost nothing (idf < log 2),
+            # yet scoring it touches every passage: skipped, search cost stays flat.
+            return 0.0
+        return np.asarray(self._bm25.get_scores([token]), dtype=np.float32)
