@@ -94,6 +94,10 @@ class Contact(StoreModel, table=True):
     merged_into_id: int | None = Field(
         default=None, sa_column=_fk_column("contacts.id", "SET NULL", nullable=True)
     )
+    #: When the messenger proved ``phone`` is the account's own (cleared when it changes).
+    phone_verified_at: datetime | None = Field(
+        default=None, sa_column=_time_column(nullable=True)
+    )
     created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     updated_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     erased_at: datetime | None = Field(default=None, sa_column=_time_column(nullable=True))

@@ -34,6 +34,8 @@ class ContactView:
     phone: str | None
     accounts: list[str]
     deals: int
+    #: The messenger proved the phone is this contact's own (a shared Telegram contact).
+    verified: bool = False
 
 
 def _reason(reason: str) -> str:
@@ -61,7 +63,7 @@ async def contacts_with_phone(db: Database, phone: str) -> list[ContactView]:
         deals = await DealRepository(session).of_contacts(ids)
     return [ContactView(c.id, c.name, c.phone,
                         [f"{i.channel}:{i.user_ref}" for i in identities if i.contact_id == c.id],
-                        sum(1 for d in deals if d.contact_id == c.id))
+                        sum(1 for d in deals if d.contact_id == c.id), c.phone_verified_at is not None)
             for c in contacts if c.id is not None]
 
 

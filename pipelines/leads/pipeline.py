@@ -75,7 +75,8 @@ class LeadPipeline:
         # The account that filled the form owns the contact; the phone it typed is
         # an attribute of that contact, never a key into someone else's.
         contact, contact_changed = await ContactRepository(session).of_identity(
-            lead.channel, lead.user_ref, data.phone, data.name)
+            lead.channel, lead.user_ref, data.phone, data.name,
+            phone_verified=data.phone in lead.verified_phones)
         assert contact.id is not None
         consent = await self._consent(session, lead, contact)
         deal = await DealRepository(session).open_for(contact.id, data.product)

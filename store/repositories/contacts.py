@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,8 @@ class ContactRepository:
         return list((await self._session.scalars(query)).all())
 
     async def of_identity(
-        self, channel: str, user_ref: str, phone: str | None, name: str | None
+        self, channel: str, user_ref: str, phone: str | None, name: str | None, *,
+        phone_verified: bool = False,
     ) -> tuple[Contact, bool]:
         """The contact of the account ``(channel, user_ref)``, created with it if new.
 
@@ -53,16 +55,19 @@ class ContactRepository:
         phone: a number typed in a chat proves nothing about who owns it. Returns
         the contact (locked for update, so two dialogs of one account finishing
         at once do not both open a deal) and whether it was created or changed.
+        ``phone_verified`` says the messenger proved the phone is the account's own;
+        the mark goes when the phone changes to one it did not prove.
         """
+        verified_at = utc_now() if phone_verified and phone else None
         contact = await self._of_identity_locked(channel, user_ref)
         if contact is None:
-            contact = await self._create_for(channel, user_ref, phone, name)
+            contact = await self._create_for(channel, user_ref, phone, name, verified_at)
             if contact is not None:
                 return contact, True
             contact = await self._of_identity_locked(channel, user_ref)
             if contact is None:  # only if the account was erased in between
                 raise StoreError("contact vanished while being created")
-        return contact, await self._refresh(contact, phone, name)
+        return contact, await self._refresh(contact, phone, name, verified_at)
 
     async def _of_identity_locked(self, channel: str, user_ref: str) -> Contact | None:
         query = (
@@ -75,11 +80,13 @@ class ContactRepository:
         return (await self._session.scalars(query)).first()
 
     async def _create_for(
-        self, channel: str, user_ref: str, phone: str | None, name: str | None
+        self, channel: str, user_ref: str, phone: str | None, name: str | None,
+        verified_at: datetime | None,
     ) -> Contact | None:
         """A new contact bound to the account; None when a concurrent transaction bound one first."""
         now = utc_now()
-        contact = Contact(phone=phone, name=name, created_at=now, updated_at=now)
+        contact = Contact(phone=phone, name=name, created_at=now, updated_at=now,
+                          phone_verified_at=verified_at)
         self._session.add(contact)
         await self._session.flush()
         values = {"contact_id": contact.id, "channel": channel, "user_ref": user_ref,
@@ -93,16 +100,21 @@ class ContactRepository:
         await self._session.flush()
         return None
 
-    async def _refresh(self, contact: Contact, phone: str | None, name: str | None) -> bool:
+    async def _refresh(self, contact: Contact, phone: str | None, name: str | None,
+                       verified_at: datetime | None) -> bool:
+        """Apply the account's new phone and name; whether either changed."""
         changes = {k: v for k, v in (("phone", phone), ("name", name)) if v and getattr(contact, k) != v}
-        if not changes:
-            return False
+        if "phone" in changes:
+            contact.phone_verified_at = verified_at
+        elif verified_at is not None and contact.phone_verified_at is None:
+            contact.phone_verified_at = verified_at  # the same number, now proven
         for key, value in changes.items():
             setattr(contact, key, value)
-        contact.updated_at = utc_now()
+        if changes:
+            contact.updated_at = utc_now()
         self._session.add(contact)
         await self._session.flush()
-        return True
+        return bool(changes)
 
     async def add_identity(self, contact_id: int, channel: str, user_ref: str) -> bool:
         """Bind an account that has no contact yet to this one; False if it already has one.

@@ -122,6 +122,32 @@ async def test_the_same_phone_from_another_account_does_not_touch_the_first_cust
     assert NAME in kept and all(t != "[удалено по запросу клиента]" for t in kept)
 
 
+async def test_only_a_shared_contact_of_the_senders_own_account_verifies_the_phone(
+        database: Database, make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    own = Attachment(kind="contact", phone="+7 912 345 67 89", name=NAME, verified=True)
+    card = Attachment(kind="contact", phone="+7 912 345 67 89", name=NAME)  # typed into a card
+    shared = Customer(engine, "tg-1", "tg-user-1", channel="telegram")
+    await shared.say("Хочу открыть вклад", "Согласен", NAME)
+    await shared.say("", attachments=[own])
+    await shared.say("500 тыс", "на год")
+    carded = Customer(engine, "tg-2", "tg-user-2", channel="telegram")
+    await carded.say("Хочу открыть вклад", "Согласен", NAME)
+    await carded.say("", attachments=[card])
+    await carded.say("500 тыс", "на год")
+    typed = Customer(engine, "web-3", "web-user-3")
+    await typed.say(*application())
+
+    verified = {c.id: c.phone_verified_at is not None for c in await rows(database, Contact)}
+    assert list(verified.values()) == [True, False, False]
+    assert {c.phone for c in await rows(database, Contact)} == {PHONE}
+    # The same account later typing another number loses the mark.
+    await Customer(engine, "tg-1b", "tg-user-1", channel="telegram").say(
+        *application(phone="+7 999 000-11-22"))
+    first = (await rows(database, Contact))[0]
+    assert first.phone == "+79990001122" and first.phone_verified_at is None
+
+
 async def test_a_returning_customer_updates_the_open_deal(
         database: Database, make_engine: EngineFactory) -> None:
     engine = make_engine()

@@ -1,6 +1,7 @@
 """A phone typed in a chat is no key to someone else's data (regression: takeover by phone).
 
-A customer leaves a deposit application in Telegram. An anonymous web-chat
+A customer leaves a deposit application in Telegram (sharing their own number
+with the contact button). An anonymous web-chat
 visitor then leaves one with the same phone and another name, and sends
 /forget. Before contacts were bound to messenger accounts, this renamed the
 customer's contact to the visitor's name, moved their deal to the visitor's
@@ -30,6 +31,7 @@ CUSTOMER = 9001
 NAME, VISITOR = "Анастасия", "Пётр Мошенников"
 PHONE = "+79123456789"
 REPLY_S = 60.0
+SHARE = "<shares their own Telegram contact>"
 
 
 def application(name: str, phone: str, amount: str) -> list[str]:
@@ -43,8 +45,12 @@ async def tg() -> AsyncIterator[FakeBotAPI]:
 
 
 async def _telegram_customer(tg: FakeBotAPI, texts: list[str]) -> None:
+    """Answer the form; the phone question with the «share my number» button."""
     for number, text in enumerate(texts, start=1):
-        tg.push_text(CUSTOMER, text, user_id=CUSTOMER, first_name=NAME)
+        if text == SHARE:
+            tg.push_contact(CUSTOMER, PHONE, first_name=NAME, user_id=CUSTOMER, sender_id=CUSTOMER)
+        else:
+            tg.push_text(CUSTOMER, text, user_id=CUSTOMER, first_name=NAME)
         await tg.wait_sent(number, timeout=REPLY_S, chat_id=CUSTOMER)
 
 
@@ -82,25 +88,26 @@ def _victim_contact(served: Served) -> int:
 
 def _victim(served: Served, contact_id: int) -> dict[str, Any]:
     """What the store holds of the Telegram customer."""
-    [(name, phone, erased)] = served.rows(
-        "SELECT name, phone, erased_at FROM contacts WHERE id = ?", contact_id)
+    [(name, phone, erased, verified)] = served.rows(
+        "SELECT name, phone, erased_at, phone_verified_at FROM contacts WHERE id = ?", contact_id)
     [(dialog_id,)] = served.rows("SELECT id FROM dialogs WHERE channel = 'telegram'")
     deals = served.rows("SELECT contact_id, stage, dialog_id, amount_minor, version FROM deals "
                         "WHERE contact_id = ?", contact_id)
     consents = served.rows("SELECT withdrawn_at FROM consent_records WHERE channel = 'telegram'")
     texts = [t for (t,) in served.rows("SELECT text FROM messages WHERE dialog_id = ? ORDER BY id",
                                        dialog_id)]
-    return {"contact": (name, phone, erased), "dialog": dialog_id, "deals": deals,
+    return {"contact": (name, phone, erased), "verified": verified, "dialog": dialog_id, "deals": deals,
             "consents": consents, "texts": texts}
 
 
 async def test_a_visitor_with_the_victims_phone_changes_and_erases_nothing_of_theirs(
         tg: FakeBotAPI, serve: Serve) -> None:
     served = await serve(telegram={"token": tg.token, "api_url": tg.base_url})
-    await _telegram_customer(tg, application(NAME, "8 912 345-67-89", "500 тыс"))
+    await _telegram_customer(tg, application(NAME, SHARE, "500 тыс"))
     victim = _victim_contact(served)
     before = _victim(served, victim)
     assert before["contact"] == (NAME, PHONE, None)
+    assert before["verified"] is not None  # Telegram vouched the number is the customer's own
     assert len(before["texts"]) == 12 and NAME in before["texts"]
     [(_, stage, _, amount, _)] = before["deals"]
     assert stage == "qualified" and amount == 500_000_00
@@ -120,6 +127,7 @@ async def test_a_visitor_with_the_victims_phone_changes_and_erases_nothing_of_th
     visitor_contacts = served.rows("SELECT name, phone, erased_at FROM contacts WHERE id != ?",
                                    victim)
     assert [(name, phone) for name, phone, _ in visitor_contacts] == [(None, None)]
+    assert served.rows("SELECT count(*) FROM contacts WHERE phone_verified_at IS NOT NULL") == [(1,)]
     assert all(erased is not None for _, _, erased in visitor_contacts)
     web_texts = served.rows("SELECT m.text FROM messages m JOIN dialogs d ON d.id = m.dialog_id "
                             "WHERE d.channel = 'webchat'")

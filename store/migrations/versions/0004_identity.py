@@ -5,7 +5,8 @@
   type the same number. An index keeps look-ups by phone (the console's erasure
   by phone, a manager's merge) fast.
 - ``contacts.merged_into_id`` remembers where a contact went when a manager
-  merged it into another one.
+  merged it into another one; ``contacts.phone_verified_at`` when a messenger
+  proved the phone is the account's own (a Telegram contact of the sender).
 - ``console_users.session_generation`` grows on every sign-out; a session cookie
   carrying an older generation is refused.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from store.types import IdType
+from store.types import IdType, UTCDateTime
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -33,6 +34,7 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_contacts_merged_into_id_contacts", "contacts",
                                  ["merged_into_id"], ["id"], ondelete="SET NULL")
         batch.create_index("ix_contacts_phone", ["phone"])
+        batch.add_column(sa.Column("phone_verified_at", UTCDateTime(), nullable=True))
     with op.batch_alter_table("console_users") as batch:
         batch.add_column(sa.Column("session_generation", sa.Integer(), nullable=False,
                                    server_default="0"))
@@ -42,6 +44,7 @@ def downgrade() -> None:
     with op.batch_alter_table("console_users") as batch:
         batch.drop_column("session_generation")
     with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("phone_verified_at")
         batch.drop_index("ix_contacts_phone")
         batch.drop_constraint("fk_contacts_merged_into_id_contacts", type_="foreignkey")
         batch.drop_column("merged_into_id")
