@@ -142,10 +142,12 @@ class ContactRepository:
             raise StoreError("both contacts must exist and not be erased")
         if source.merged_into_id is not None or target.merged_into_id is not None:
             raise StoreError("a merged contact cannot be merged again")
-        for model in (ContactIdentity, Deal, ConsentRecord):
-            await self._session.execute(
-                sa.update(model).where(model.contact_id == source_id).values(contact_id=target_id)
-            )
+        for statement in (
+            sa.update(ContactIdentity).where(col(ContactIdentity.contact_id) == source_id),
+            sa.update(Deal).where(col(Deal.contact_id) == source_id),
+            sa.update(ConsentRecord).where(col(ConsentRecord.contact_id) == source_id),
+        ):
+            await self._session.execute(statement.values(contact_id=target_id))
         now = utc_now()
         target.name, target.phone = target.name or source.name, target.phone or source.phone
         source.name, source.phone, source.merged_into_id, source.updated_at = None, None, target_id, now
