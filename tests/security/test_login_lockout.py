@@ -7,9 +7,21 @@ import statistics
 import time
 
 import httpx
+import pytest
 
-from bots.web.auth import LOCKED, MAX_FAILURES, WRONG
+from bots.web.auth import (
+    LOCKED,
+    MAX_FAILURES,
+    WRONG,
+    LoginRefused,
+    PasswordChecker,
+    authenticate,
+    create_user,
+)
+from store import Database
+from store.accounts import UserRepository
 from tests.security.conftest import MANAGER, Serve, login_form, sign_in
+from tests.store.conftest import database, pg_database, store_url  # noqa: F401 - fixtures
 
 PARALLEL_GUESSES = 24
 PARALLEL_LOGINS = 40
@@ -81,3 +93,24 @@ async def test_healthz_stays_fast_during_forty_parallel_logins(serve: Serve) -> 
     assert all(_refusal(r) == "wrong" for r in results)
     p95 = statistics.quantiles(latencies, n=20)[-1]
     assert p95 < 0.100, f"/healthz p95 {p95 * 1000:.0f} ms over {len(latencies)} probes"
+
+
+async def test_the_attempt_counter_holds_under_concurrency_on_every_backend(
+        database: Database) -> None:  # noqa: F811 - the fixture
+    await create_user(database, "ivan", "manager", "ivan-password-1")
+    checker = PasswordChecker(workers=4)
+    try:
+        outcomes = await asyncio.gather(
+            *(authenticate(database, checker, "ivan", f"guess-{n}") for n in range(PARALLEL_GUESSES)),
+            return_exceptions=True)
+        with pytest.raises(LoginRefused, match="заблокирован"):
+            await authenticate(database, checker, "ivan", "ivan-password-1")
+    finally:
+        checker.close()
+
+    messages = [str(o) for o in outcomes if isinstance(o, LoginRefused)]
+    assert len(messages) == PARALLEL_GUESSES  # every guess refused, none failed otherwise
+    assert sum(m == WRONG for m in messages) <= MAX_FAILURES
+    async with database.session() as session:
+        user = await UserRepository(session).by_name("ivan")
+    assert user is not None and user.locked_until is not None
