@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 DEFAULT_PATH = Path("config.yaml")
 ENV_CONFIG = "SOVETNIK_CONFIG"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 
 
 class ConfigError(Exception):
@@ -38,6 +39,23 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     secret_key: SecretStr | None = None  # generated once into var/ when not set
+    #: Origins (``https://bank.example``) whose pages may use the console and the web
+    #: chat; empty means the server's own address (``host:port``, and whatever Host
+    #: the browser was served the page from).
+    public_origins: tuple[str, ...] = ()
+    #: Send cookies only over HTTPS: set it when a TLS proxy is in front.
+    cookie_secure: bool = False
+    cookie_samesite: Literal["strict", "lax"] = "strict"
+    #: Threads that check console passwords (argon2), so sign-ins never stall the chats.
+    login_workers: int = Field(2, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _origins(self) -> ServerSettings:
+        for origin in self.public_origins:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"server.public_origins: {origin!r} — нужен адрес вида "
+                                 "https://bank.example или http://host:8080, без пути")
+        return self
 
 
 class StoreSettings(_Section):

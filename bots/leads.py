@@ -15,6 +15,7 @@ from agents.leadform import DEFAULT_CONSENT, ConsentText
 from agents.role_registry import RoleRegistry
 from agents.turn import DialogState, LeadState, Reply
 from bots.config import ConfigError, Settings
+from knowledge.ru.phones import normalize_phone
 from pipelines.leads import (
     CrmDispatcher,
     LeadInput,
@@ -26,6 +27,7 @@ from pipelines.leads import (
 )
 from store.db import Database
 from store.models import Dialog, Message
+from store.repositories import MessageRepository
 
 
 class EngineLeadSink:
@@ -47,14 +49,18 @@ class EngineLeadSink:
                 session, channel=dialog.channel, version=after.consent_version or self.consent_version,
                 dialog_id=dialog.id, message_id=message.id)
         if reply.lead_completed is not None:
-            await self.pipeline.process(session, self._input(dialog, message, reply.lead_completed))
+            verified = await _verified_phones(session, dialog)
+            await self.pipeline.process(session, self._input(dialog, message, reply.lead_completed,
+                                                             verified))
 
-    def _input(self, dialog: Dialog, message: Message, lead: LeadState) -> LeadInput:
+    def _input(self, dialog: Dialog, message: Message, lead: LeadState,
+               verified_phones: frozenset[str]) -> LeadInput:
         role_id = lead.role_id or dialog.role_id
         return LeadInput(
             product=lead.product, role_id=role_id, fields=dict(lead.fields), consent=lead.consent,
             consent_version=lead.consent_version, channel=dialog.channel, user_ref=dialog.user_ref,
-            dialog_id=dialog.id, message_id=message.id, required=self._required(role_id))
+            dialog_id=dialog.id, message_id=message.id, required=self._required(role_id),
+            verified_phones=verified_phones)
 
     def _required(self, role_id: str) -> frozenset[str]:
         """The fields a role's form requires; the phone alone when the role is gone."""
@@ -65,6 +71,20 @@ class EngineLeadSink:
         if form is None:
             return frozenset({"phone"})
         return frozenset(f.name for f in form.fields if f.required)
+
+
+async def _verified_phones(session: AsyncSession, dialog: Dialog) -> frozenset[str]:
+    """Phones the customer shared as their own messenger contact in this dialog (E.164)."""
+    assert dialog.id is not None
+    found = set()
+    for stored in await MessageRepository(session).all_for_dialog(dialog.id):
+        for attachment in stored.meta.get("attachments") or ():
+            if isinstance(attachment, dict) and attachment.get("kind") == "contact" \
+                    and attachment.get("verified") and attachment.get("phone"):
+                phone = normalize_phone(str(attachment["phone"]))
+                if phone:
+                    found.add(phone)
+    return frozenset(found)
 
 
 def consent_text(settings: Settings) -> ConsentText:

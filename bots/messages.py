@@ -43,6 +43,8 @@ class Attachment(BaseModel):
     size_bytes: int | None = None
     phone: str | None = None
     name: str | None = None
+    #: A shared contact the messenger vouches is the sender's own account (its number proven).
+    verified: bool = False
     transcript: VoiceTranscript | None = None
 
 

@@ -33,6 +33,10 @@ class ConsoleUser(StoreModel, table=True):
     password_hash: str = Field(sa_column=_str_column(255))
     failed_logins: int = Field(default=0, sa_column=sa.Column(sa.Integer(), nullable=False))
     locked_until: datetime | None = Field(default=None, sa_column=_time_column(nullable=True))
+    #: Grows on every sign-out; sessions signed with an older value are refused.
+    session_generation: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer(), nullable=False, server_default="0")
+    )
     created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
 
 

@@ -75,19 +75,29 @@ def _int_column(*, nullable: bool = False) -> sa.Column[Any]:
 
 
 class Contact(StoreModel, table=True):
-    """A customer as the bank knows them: one row per phone number.
+    """A customer as the bank knows them: the person behind one or more messenger accounts.
 
-    ``phone`` is E.164 and unique, so however a customer writes it, it is one
-    contact. An erased contact keeps its row with ``name`` and ``phone`` cleared
-    and ``erased_at`` set (a tombstone); NULL phones do not collide.
+    A contact is found by its accounts (``ContactIdentity``), never by its phone:
+    ``phone`` (E.164) is what the customer asked to be called on, an attribute
+    that two people may share (one of them mistyping, or lying). Only a manager's
+    explicit merge joins two contacts; the merged one keeps its row with
+    ``merged_into_id`` set. An erased contact keeps its row with ``name`` and
+    ``phone`` cleared and ``erased_at`` set (a tombstone).
     """
 
     __tablename__ = "contacts"
-    __table_args__ = (sa.UniqueConstraint("phone"), {"sqlite_autoincrement": True})
+    __table_args__ = (sa.Index(None, "phone"), {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, sa_column=_id_column())
     name: str | None = Field(default=None, sa_column=_str_column(nullable=True))
     phone: str | None = Field(default=None, sa_column=_str_column(16, nullable=True))
+    merged_into_id: int | None = Field(
+        default=None, sa_column=_fk_column("contacts.id", "SET NULL", nullable=True)
+    )
+    #: When the messenger proved ``phone`` is the account's own (cleared when it changes).
+    phone_verified_at: datetime | None = Field(
+        default=None, sa_column=_time_column(nullable=True)
+    )
     created_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     updated_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     erased_at: datetime | None = Field(default=None, sa_column=_time_column(nullable=True))

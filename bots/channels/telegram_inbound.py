@@ -67,9 +67,12 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
                            duration_s=a.duration, size_bytes=a.file_size),)
     if message.contact:
         c = message.contact
-        own = c.user_id is None or (message.from_user is not None and c.user_id == message.from_user.id)
+        mine = message.from_user is not None and c.user_id == message.from_user.id
+        own = c.user_id is None or mine
+        # Only a contact of the sender's own Telegram account proves the number is theirs
+        # (Telegram verified it); one typed into a contact card proves nothing.
         return (Attachment(kind="contact", phone=c.phone_number if own else None,
-                           name=c.first_name),)
+                           name=c.first_name, verified=mine),)
     if message.document:
         d = message.document
         return (Attachment(kind="file", media_ref=d.file_id, mime_type=d.mime_type,

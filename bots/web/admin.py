@@ -23,7 +23,8 @@ from agents.errors import RoleValidationError
 from agents.turn import TurnInput
 from bots.runtime import Runtime
 from bots.web.audit import recent_events, record
-from bots.web.guard import flash, page, posted, require
+from bots.web.auth import csrf_ok
+from bots.web.guard import account, console, flash, page, posted, runtime_of
 from bots.web.templating import render
 from pipelines.ingest.loaders import READERS
 from pipelines.ingest.run import IngestReport, ingest
@@ -90,153 +91,167 @@ def _summary(report: IngestReport) -> str:
     return "База знаний обновлена: " + ", ".join(parts) + "."
 
 
-def routes(runtime: Runtime) -> list[Route]:
-    """Admin-only console routes."""
-    knowledge = _Knowledge(runtime)
-    roles_dir = runtime.settings.path(runtime.settings.agents.roles_dir)
+def knowledge_for(runtime: Runtime) -> _Knowledge:
+    """The knowledge folder the admin pages edit (the app keeps one, for its lock)."""
+    return _Knowledge(runtime)
 
-    async def roles(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        return render(request, "roles.html", page(request, user, roles=runtime.roles.all(),
-                                                    errors=runtime.roles.errors()))
 
-    async def role_edit(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        role_id = request.path_params["role_id"]
-        path = roles_dir / f"{role_id}.yaml"
-        if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", role_id):
-            return Response("Роль не найдена", status_code=404)
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        context: dict[str, Any] = {"role_id": role_id, "text": current, "error": None, "diff": None}
-        status = 200
-        if request.method == "POST":
-            form = await posted(request)
-            if isinstance(form, Response):
-                return form
-            text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
-            context.update(text=text, diff=_diff(current, text, path.name))
-            try:
-                runtime.roles.validate_text(path.name, text)
-            except RoleValidationError as exc:
-                context["error"], status = str(exc), 422
-            else:
-                if form.get("action") == "save":
-                    _write(path, text.encode("utf-8"))
-                    await record(runtime.db, user.name, "role.save", path.name, {"diff": context["diff"]})
-                    context["saved"] = True
-        return render(request, "role_edit.html", page(request, user, **context), status_code=status)
+def _knowledge(request: Request) -> _Knowledge:
+    knowledge: _Knowledge = request.app.state.knowledge
+    return knowledge
 
-    async def knowledge_list(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        return render(request, "knowledge.html", page(request, user, files=knowledge.files()))
 
-    async def knowledge_edit(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        form = await posted(request) if request.method == "POST" else dict(request.query_params)
-        if isinstance(form, Response):
-            return form
-        rel = form.get("path", "")
-        try:
-            path = knowledge.resolve(rel)
-            if path.suffix.lower() not in TEXT_TYPES:
-                raise ValueError("Этот файл не текстовый: замените его загрузкой.")
-        except ValueError as exc:
-            flash(request, str(exc), error=True)
-            return RedirectResponse("/console/admin/knowledge", status_code=303)
-        current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        if request.method == "GET":
-            return render(request, "knowledge_edit.html", page(request, user, path=rel, text=current))
-        text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
-        if not text.strip():
-            flash(request, "Пустой файл не сохранён: удалите его, если он больше не нужен.", error=True)
-            return RedirectResponse(f"/console/admin/knowledge/edit?path={rel}", status_code=303)
-        _write(path, text.encode("utf-8"))
-        report = await knowledge.reingest()
-        await record(runtime.db, user.name, "knowledge.save", rel, {"diff": _diff(current, text, rel)})
-        flash(request, _summary(report))
-        return RedirectResponse("/console/admin/knowledge", status_code=303)
+@console(admin=True)
+async def roles(request: Request) -> Response:
+    """Every role and the files that fail validation."""
+    runtime = runtime_of(request)
+    return render(request, "roles.html", page(request, account(request), roles=runtime.roles.all(),
+                                                errors=runtime.roles.errors()))
 
-    async def knowledge_upload(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        form = await request.form(max_files=1, max_part_size=MAX_UPLOAD)
-        from bots.web.auth import csrf_ok
 
-        if not csrf_ok(request, form.get("csrf")):
-            return Response("Форма устарела: обновите страницу.", status_code=403)
-        upload = form.get("file")
-        folder = str(form.get("folder") or "").strip("/ ")
-        try:
-            if upload is None or isinstance(upload, str) or not upload.filename:
-                raise ValueError("Выберите файл.")
-            data = await upload.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                raise ValueError("Файл больше 10 МБ.")
-            rel = f"{folder}/{Path(upload.filename).name}" if folder else Path(upload.filename).name
-            path = knowledge.resolve(rel)
-        except ValueError as exc:
-            flash(request, str(exc), error=True)
-            return RedirectResponse("/console/admin/knowledge", status_code=303)
-        _write(path, data)
-        report = await knowledge.reingest()
-        await record(runtime.db, user.name, "knowledge.upload", rel, {"bytes": len(data)})
-        flash(request, _summary(report), error=bool(report.skipped))
-        return RedirectResponse("/console/admin/knowledge", status_code=303)
-
-    async def knowledge_delete(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
+@console(admin=True)
+async def role_edit(request: Request) -> Response:
+    """A role's YAML: shown, checked (with a diff) and saved."""
+    runtime, user = runtime_of(request), account(request)
+    role_id = request.path_params["role_id"]
+    path = runtime.settings.path(runtime.settings.agents.roles_dir) / f"{role_id}.yaml"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", role_id):
+        return Response("Роль не найдена", status_code=404)
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    context: dict[str, Any] = {"role_id": role_id, "text": current, "error": None, "diff": None}
+    status = 200
+    if request.method == "POST":
         form = await posted(request)
         if isinstance(form, Response):
             return form
-        rel = form.get("path", "")
+        text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
+        context.update(text=text, diff=_diff(current, text, path.name))
         try:
-            path = knowledge.resolve(rel)
-        except ValueError as exc:
-            flash(request, str(exc), error=True)
-            return RedirectResponse("/console/admin/knowledge", status_code=303)
-        if path.exists():
-            path.unlink()
-        report = await knowledge.reingest()
-        await record(runtime.db, user.name, "knowledge.delete", rel, {})
-        flash(request, _summary(report))
+            runtime.roles.validate_text(path.name, text)
+        except RoleValidationError as exc:
+            context["error"], status = str(exc), 422
+        else:
+            if form.get("action") == "save":
+                _write(path, text.encode("utf-8"))
+                await record(runtime.db, user.name, "role.save", path.name, {"diff": context["diff"]})
+                context["saved"] = True
+    return render(request, "role_edit.html", page(request, user, **context), status_code=status)
+
+
+@console(admin=True)
+async def knowledge_list(request: Request) -> Response:
+    """The knowledge files."""
+    return render(request, "knowledge.html",
+                  page(request, account(request), files=_knowledge(request).files()))
+
+
+@console(admin=True)
+async def knowledge_edit(request: Request) -> Response:
+    """A text knowledge file: shown, saved and re-ingested."""
+    knowledge, user = _knowledge(request), account(request)
+    form = await posted(request) if request.method == "POST" else dict(request.query_params)
+    if isinstance(form, Response):
+        return form
+    rel = form.get("path", "")
+    try:
+        path = knowledge.resolve(rel)
+        if path.suffix.lower() not in TEXT_TYPES:
+            raise ValueError("Этот файл не текстовый: замените его загрузкой.")
+    except ValueError as exc:
+        flash(request, str(exc), error=True)
         return RedirectResponse("/console/admin/knowledge", status_code=303)
+    current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    if request.method == "GET":
+        return render(request, "knowledge_edit.html", page(request, user, path=rel, text=current))
+    text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
+    if not text.strip():
+        flash(request, "Пустой файл не сохранён: удалите его, если он больше не нужен.", error=True)
+        return RedirectResponse(f"/console/admin/knowledge/edit?path={rel}", status_code=303)
+    _write(path, text.encode("utf-8"))
+    report = await knowledge.reingest()
+    await record(runtime_of(request).db, user.name, "knowledge.save", rel,
+                 {"diff": _diff(current, text, rel)})
+    flash(request, _summary(report))
+    return RedirectResponse("/console/admin/knowledge", status_code=303)
 
-    async def playground(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        context: dict[str, Any] = {"roles": runtime.roles.all(), "reply": None, "question": "",
-                                   "role_id": runtime.settings.agents.default_role}
-        if request.method == "POST":
-            form = await posted(request)
-            if isinstance(form, Response):
-                return form
-            question = form.get("question", "").strip()[:4000]
-            role_id = form.get("role", context["role_id"])
-            if role_id not in {r.id for r in context["roles"]}:
-                role_id = context["role_id"]
-            context.update(question=question, role_id=role_id)
-            if question:
-                context["reply"] = await runtime.agent.respond(TurnInput(question, role_id))
-        return render(request, "playground.html", page(request, user, **context))
 
-    async def audit(request: Request) -> Response:
-        user = await require(request, runtime, admin=True)
-        if isinstance(user, Response):
-            return user
-        return render(request, "audit.html", page(request, user, events=await recent_events(runtime.db)))
+@console(admin=True)
+async def knowledge_upload(request: Request) -> Response:
+    """A new or replaced knowledge file, uploaded and re-ingested."""
+    knowledge, user = _knowledge(request), account(request)
+    form = await request.form(max_files=1, max_part_size=MAX_UPLOAD)
+    if not csrf_ok(request, form.get("csrf")):
+        return Response("Форма устарела: обновите страницу.", status_code=403)
+    upload = form.get("file")
+    folder = str(form.get("folder") or "").strip("/ ")
+    try:
+        if upload is None or isinstance(upload, str) or not upload.filename:
+            raise ValueError("Выберите файл.")
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise ValueError("Файл больше 10 МБ.")
+        rel = f"{folder}/{Path(upload.filename).name}" if folder else Path(upload.filename).name
+        path = knowledge.resolve(rel)
+    except ValueError as exc:
+        flash(request, str(exc), error=True)
+        return RedirectResponse("/console/admin/knowledge", status_code=303)
+    _write(path, data)
+    report = await knowledge.reingest()
+    await record(runtime_of(request).db, user.name, "knowledge.upload", rel, {"bytes": len(data)})
+    flash(request, _summary(report), error=bool(report.skipped))
+    return RedirectResponse("/console/admin/knowledge", status_code=303)
 
+
+@console(admin=True)
+async def knowledge_delete(request: Request) -> Response:
+    """A knowledge file removed, and the index with it."""
+    knowledge, user = _knowledge(request), account(request)
+    form = await posted(request)
+    if isinstance(form, Response):
+        return form
+    rel = form.get("path", "")
+    try:
+        path = knowledge.resolve(rel)
+    except ValueError as exc:
+        flash(request, str(exc), error=True)
+        return RedirectResponse("/console/admin/knowledge", status_code=303)
+    if path.exists():
+        path.unlink()
+    report = await knowledge.reingest()
+    await record(runtime_of(request).db, user.name, "knowledge.delete", rel, {})
+    flash(request, _summary(report))
+    return RedirectResponse("/console/admin/knowledge", status_code=303)
+
+
+@console(admin=True)
+async def playground(request: Request) -> Response:
+    """Ask a role a question as a customer would, without a dialog."""
+    runtime = runtime_of(request)
+    context: dict[str, Any] = {"roles": runtime.roles.all(), "reply": None, "question": "",
+                               "role_id": runtime.settings.agents.default_role}
+    if request.method == "POST":
+        form = await posted(request)
+        if isinstance(form, Response):
+            return form
+        question = form.get("question", "").strip()[:4000]
+        role_id = form.get("role", context["role_id"])
+        if role_id not in {r.id for r in context["roles"]}:
+            role_id = context["role_id"]
+        context.update(question=question, role_id=role_id)
+        if question:
+            context["reply"] = await runtime.agent.respond(TurnInput(question, role_id))
+    return render(request, "playground.html", page(request, account(request), **context))
+
+
+@console(admin=True)
+async def audit(request: Request) -> Response:
+    """The newest audit events."""
+    events = await recent_events(runtime_of(request).db)
+    return render(request, "audit.html", page(request, account(request), events=events))
+
+
+def routes() -> list[Route]:
+    """Admin-only console routes."""
     return [
         Route("/console/admin/roles", roles),
         Route("/console/admin/roles/{role_id:str}", role_edit, methods=["GET", "POST"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -16,9 +17,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bots.runtime import Runtime
-from bots.web import admin, console, dashboard, webchat
-from bots.web.auth import session_secret
+from bots.web import admin, console, contacts, dashboard, webchat
+from bots.web.auth import PasswordChecker, session_secret
+from bots.web.guard import ConsoleAuth
 from bots.web.metrics import metrics_text
+from bots.web.middleware import OriginCheck, SecurityHeaders
 from bots.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,8 @@ MAX_WEBHOOK_BYTES = 1024 * 1024
 def create_app(runtime: Runtime) -> Starlette:
     """The app around one runtime; the runtime starts and stops with it."""
 
+    passwords = PasswordChecker(runtime.settings.server.login_workers)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -36,6 +41,7 @@ def create_app(runtime: Runtime) -> Starlette:
             yield
         finally:
             await runtime.stop()
+            passwords.close()
 
     async def healthz(request: Request) -> Response:
         try:
@@ -61,19 +67,32 @@ def create_app(runtime: Runtime) -> Starlette:
 
     routes: list[BaseRoute] = [
         *webchat.routes(runtime),
-        *console.routes(runtime),
-        *admin.routes(runtime),
-        *dashboard.routes(runtime),
+        *console.routes(),
+        *contacts.routes(),
+        *admin.routes(),
+        *dashboard.routes(),
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
     ]
-    settings = runtime.settings
-    key = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
-    secret = session_secret(key, settings.path(Path("var")))
-    middleware = [Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
-                             max_age=12 * 3600, same_site="strict", https_only=False)]
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=_middleware(runtime))
     app.state.runtime = runtime
+    app.state.passwords = passwords
+    app.state.knowledge = admin.knowledge_for(runtime)
     return app
+
+
+def _middleware(runtime: Runtime) -> list[Middleware]:
+    """Outermost first: headers on every answer, foreign origins refused, then the session."""
+    settings = runtime.settings
+    server = settings.server
+    key = server.secret_key.get_secret_value() if server.secret_key else None
+    secret = session_secret(key, settings.path(Path("var")))
+    return [
+        Middleware(SecurityHeaders),
+        Middleware(OriginCheck, server=server),
+        Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
+                   max_age=12 * 3600, same_site=server.cookie_samesite, https_only=server.cookie_secure),
+        Middleware(AuthenticationMiddleware, backend=ConsoleAuth(runtime)),
+    ]

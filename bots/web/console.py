@@ -13,8 +13,8 @@ from agents.summary import REASONS, summarize
 from agents.turn import DialogState
 from bots.handoff import HandoffError
 from bots.runtime import Runtime
-from bots.web.auth import LoginRefused, authenticate
-from bots.web.guard import flash, page, posted, require
+from bots.web.auth import LoginRefused, authenticate, end_sessions
+from bots.web.guard import account, console, flash, page, posted, runtime_of, sign_in
 from bots.web.templating import render
 from store.models import Dialog, DialogStatus, Message
 from store.repositories import DialogRepository, MessageRepository
@@ -24,79 +24,87 @@ STATUS = {"bot": "у бота", "waiting": "ждёт менеджера", "manag
 AUTHOR = {"customer": "Клиент", "agent": "Бот", "manager": "Менеджер", "system": "Система"}
 
 
-def routes(runtime: Runtime) -> list[Route]:
+@console()
+async def home(request: Request) -> Response:
+    return RedirectResponse("/console/queue", status_code=303)
+
+
+async def login_form(request: Request) -> Response:
+    return render(request, "login.html", page(request, None))
+
+
+async def login(request: Request) -> Response:
+    form = await posted(request)
+    if isinstance(form, Response):
+        return form
+    runtime = runtime_of(request)
+    try:
+        user = await authenticate(runtime.db, request.app.state.passwords, form.get("name", ""),
+                                  form.get("password", ""))
+    except LoginRefused as exc:
+        return render(request, "login.html", page(request, None, error=str(exc)), status_code=401)
+    sign_in(request, user)
+    return RedirectResponse("/console/queue", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    form = await posted(request)
+    if isinstance(form, Response):
+        return form
+    if request.user.is_authenticated:  # every copy of this cookie stops working too
+        user_id = account(request).id
+        assert user_id is not None
+        await end_sessions(runtime_of(request).db, user_id)
+    request.session.clear()
+    return RedirectResponse("/console/login", status_code=303)
+
+
+@console()
+async def queue(request: Request) -> Response:
+    return render(request, "queue.html", page(request, account(request)))
+
+
+@console()
+async def queue_api(request: Request) -> Response:
+    return JSONResponse({"dialogs": await _queue(runtime_of(request))})
+
+
+@console()
+async def dialog_page(request: Request) -> Response:
+    found = await _dialog(runtime_of(request), request.path_params["dialog_id"])
+    if found is None:
+        return Response("Диалог не найден", status_code=404)
+    dialog, messages = found
+    context = _dialog_context(dialog, messages)
+    return render(request, "dialog.html", page(request, account(request), **context))
+
+
+@console()
+async def messages_api(request: Request) -> Response:
+    found = await _dialog(runtime_of(request), request.path_params["dialog_id"])
+    if found is None:
+        return JSONResponse({"messages": []}, status_code=404)
+    after = _int(request.query_params.get("after"), 0)
+    return JSONResponse({"messages": [_message(m) for m in found[1] if (m.id or 0) > after]})
+
+
+@console()
+async def action(request: Request) -> Response:
+    form = await posted(request)
+    if isinstance(form, Response):
+        return form
+    dialog_id, verb = request.path_params["dialog_id"], request.path_params["verb"]
+    try:
+        await _act(runtime_of(request), verb, dialog_id, account(request).name, form.get("text", ""))
+    except HandoffError as exc:
+        flash(request, str(exc), error=True)
+    return RedirectResponse(f"/console/dialogs/{dialog_id}", status_code=303)
+
+
+def routes() -> list[Route]:
     """Console routes for managers (admins see them too)."""
-
-    async def login_form(request: Request) -> Response:
-        return render(request, "login.html", page(request, None))
-
-    async def login(request: Request) -> Response:
-        form = await posted(request)
-        if isinstance(form, Response):
-            return form
-        try:
-            user = await authenticate(runtime.db, form.get("name", ""), form.get("password", ""))
-        except LoginRefused as exc:
-            return render(request, "login.html", page(request, None, error=str(exc)), status_code=401)
-        request.session.clear()
-        request.session["uid"] = user.id
-        return RedirectResponse("/console/queue", status_code=303)
-
-    async def logout(request: Request) -> Response:
-        form = await posted(request)
-        if isinstance(form, Response):
-            return form
-        request.session.clear()
-        return RedirectResponse("/console/login", status_code=303)
-
-    async def queue(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        return render(request, "queue.html", page(request, user))
-
-    async def queue_api(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        return JSONResponse({"dialogs": await _queue(runtime)})
-
-    async def dialog_page(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        found = await _dialog(runtime, request.path_params["dialog_id"])
-        if found is None:
-            return Response("Диалог не найден", status_code=404)
-        dialog, messages = found
-        return render(request, "dialog.html", page(request, user, **_dialog_context(dialog, messages)))
-
-    async def messages_api(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        found = await _dialog(runtime, request.path_params["dialog_id"])
-        if found is None:
-            return JSONResponse({"messages": []}, status_code=404)
-        after = _int(request.query_params.get("after"), 0)
-        return JSONResponse({"messages": [_message(m) for m in found[1] if (m.id or 0) > after]})
-
-    async def action(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        form = await posted(request)
-        if isinstance(form, Response):
-            return form
-        dialog_id, verb = request.path_params["dialog_id"], request.path_params["verb"]
-        try:
-            await _act(runtime, verb, dialog_id, user.name, form.get("text", ""))
-        except HandoffError as exc:
-            flash(request, str(exc), error=True)
-        return RedirectResponse(f"/console/dialogs/{dialog_id}", status_code=303)
-
     return [
-        Route("/console", lambda r: RedirectResponse("/console/queue", status_code=303)),
+        Route("/console", home),
         Route("/console/login", login_form, methods=["GET"]),
         Route("/console/login", login, methods=["POST"]),
         Route("/console/logout", logout, methods=["POST"]),

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from agents.summary import REASONS
 from bots.runtime import Runtime
-from bots.web.guard import page, require
+from bots.web.guard import account, console, page, runtime_of
 from bots.web.templating import render
 from store.models import Dialog, InboxItem, Message
 from store.types import utc_now
@@ -27,15 +27,15 @@ from store.types import utc_now
 DAYS = 14
 
 
-def routes(runtime: Runtime) -> list[Route]:
+@console()
+async def dashboard(request: Request) -> Response:
+    """Figures of the last `DAYS` days."""
+    context = await figures(runtime_of(request))
+    return render(request, "dashboard.html", page(request, account(request), **context))
+
+
+def routes() -> list[Route]:
     """The dashboard page."""
-
-    async def dashboard(request: Request) -> Response:
-        user = await require(request, runtime)
-        if isinstance(user, Response):
-            return user
-        return render(request, "dashboard.html", page(request, user, **await figures(runtime)))
-
     return [Route("/console/dashboard", dashboard)]
 
 

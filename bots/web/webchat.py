@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from bots.channels.webchat import CHANNEL, WebchatChannel
 from bots.messages import InboundMessage
 from bots.runtime import Runtime
+from bots.web.guard import origin_allowed
 from bots.web.templating import render
 from store.repositories import DialogRepository, MessageRepository
 
@@ -35,11 +36,15 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
         response = render(request, "chat.html", {})
         if not _valid_key(request.cookies.get(COOKIE)):
             response.set_cookie(COOKIE, secrets.token_urlsafe(24), max_age=90 * 24 * 3600,
-                                httponly=True, samesite="lax")
+                                httponly=True, samesite="lax",
+                                secure=runtime.settings.server.cookie_secure)
         return response
 
     async def socket(ws: WebSocket) -> None:
         key = ws.cookies.get(COOKIE)
+        if not origin_allowed(runtime.settings.server, ws.headers):  # another site's page
+            await ws.close(code=1008)
+            return
         if not isinstance(channel, WebchatChannel) or not _valid_key(key):
             await ws.close(code=1008)
             return

@@ -47,6 +47,8 @@ class LeadInput:
     dialog_id: int | None = None
     message_id: int | None = None
     required: frozenset[str] = frozenset({"phone"})
+    #: Phones (E.164) the messenger proved belong to this account (a shared own contact).
+    verified_phones: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

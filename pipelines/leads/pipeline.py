@@ -72,10 +72,12 @@ class LeadPipeline:
                 {"reason": verdict.reason, "role": lead.role_id, "dropped": list(data.dropped)})
             return LeadOutcome(verdict)
         assert data.phone is not None
-        contacts = ContactRepository(session)
-        contact, contact_changed = await contacts.upsert(data.phone, data.name)
+        # The account that filled the form owns the contact; the phone it typed is
+        # an attribute of that contact, never a key into someone else's.
+        contact, contact_changed = await ContactRepository(session).of_identity(
+            lead.channel, lead.user_ref, data.phone, data.name,
+            phone_verified=data.phone in lead.verified_phones)
         assert contact.id is not None
-        await contacts.link_identity(contact.id, lead.channel, lead.user_ref)
         consent = await self._consent(session, lead, contact)
         deal = await DealRepository(session).open_for(contact.id, data.product)
         if deal is None:

@@ -161,12 +161,15 @@ async def _scope(session: AsyncSession, channel: str | None, user_ref: str | Non
     """The customer's contacts and dialogs, from an account, known contacts and dialogs."""
     erasure, repository = ErasureRepository(session), ContactRepository(session)
     if channel and user_ref:
+        # An account's request reaches only what the account owns: its own contact
+        # and dialogs. Another contact that happens to share a phone is not its to erase.
         dialogs |= {d.id for d in await erasure.dialogs_of_user(channel, user_ref) if d.id is not None}
         known = await repository.by_identity(channel, user_ref)
         if known is not None and known.id is not None:
             contacts.add(known.id)
-    contacts |= await DealRepository(session).contacts_of_dialogs(dialogs)
-    # The same person's other messenger accounts and their dialogs.
+    else:
+        contacts |= await DealRepository(session).contacts_of_dialogs(dialogs)
+    # The same person's other messenger accounts (joined by a manager's merge) and their dialogs.
     for identity in await repository.identities(contacts):
         found = await erasure.dialogs_of_user(identity.channel, identity.user_ref)
         dialogs |= {d.id for d in found if d.id is not None}

@@ -1,15 +1,16 @@
-"""Contacts: one row per phone number, with the messenger accounts that belong to it."""
+"""Contacts: the people behind messenger accounts; a phone is their attribute, never their key."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from store.errors import StoreError
-from store.leads import Contact, ContactIdentity
+from store.leads import ConsentRecord, Contact, ContactIdentity, Deal
 from store.repositories._sql import execute_rowcount, insert_ignoring_conflicts
 from store.types import utc_now
 
@@ -33,66 +34,127 @@ class ContactRepository:
         found = await self._session.scalars(sa.select(Contact).where(col(Contact.id).in_(ids)))
         return {c.id: c for c in found.all() if c.id is not None}
 
-    async def by_phone(self, phone: str) -> Contact | None:
-        """The contact with this E.164 phone, if any."""
-        query = sa.select(Contact).where(col(Contact.phone) == phone)
-        return (await self._session.scalars(query)).first()
-
-    async def upsert(self, phone: str, name: str | None) -> tuple[Contact, bool]:
-        """The contact of ``phone`` (created if new), its name updated; and whether it changed.
-
-        Safe under concurrency like ``DialogRepository.get_or_create``. The row is
-        then locked (PostgreSQL; SQLite has one writer anyway), so two dialogs of
-        one customer finishing at once do not both open a deal for it.
-        """
-        now = utc_now()
-        values = {"phone": phone, "name": name, "created_at": now, "updated_at": now}
-        inserted = await self._session.execute(
-            insert_ignoring_conflicts(self._session, Contact, values, ["phone"])
-        )
-        created = inserted.scalar_one_or_none() is not None
+    async def with_phone(self, phone: str) -> list[Contact]:
+        """The live contacts that gave this E.164 phone (several people may share one)."""
         query = (
             sa.select(Contact)
-            .where(col(Contact.phone) == phone)
+            .where(col(Contact.phone) == phone, col(Contact.erased_at).is_(None),
+                   col(Contact.merged_into_id).is_(None))
+            .order_by(col(Contact.id))
+        )
+        return list((await self._session.scalars(query)).all())
+
+    async def of_identity(
+        self, channel: str, user_ref: str, phone: str | None, name: str | None, *,
+        phone_verified: bool = False,
+    ) -> tuple[Contact, bool]:
+        """The contact of the account ``(channel, user_ref)``, created with it if new.
+
+        The phone and name given are the account's own to change: they update
+        this contact only. They never select another contact, however equal the
+        phone: a number typed in a chat proves nothing about who owns it. Returns
+        the contact (locked for update, so two dialogs of one account finishing
+        at once do not both open a deal) and whether it was created or changed.
+        ``phone_verified`` says the messenger proved the phone is the account's own;
+        the mark goes when the phone changes to one it did not prove.
+        """
+        verified_at = utc_now() if phone_verified and phone else None
+        contact = await self._of_identity_locked(channel, user_ref)
+        if contact is None:
+            contact = await self._create_for(channel, user_ref, phone, name, verified_at)
+            if contact is not None:
+                return contact, True
+            contact = await self._of_identity_locked(channel, user_ref)
+            if contact is None:  # only if the account was erased in between
+                raise StoreError("contact vanished while being created")
+        return contact, await self._refresh(contact, phone, name, verified_at)
+
+    async def _of_identity_locked(self, channel: str, user_ref: str) -> Contact | None:
+        query = (
+            sa.select(Contact)
+            .join(ContactIdentity, col(ContactIdentity.contact_id) == col(Contact.id))
+            .where(col(ContactIdentity.channel) == channel, col(ContactIdentity.user_ref) == user_ref)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        contact = (await self._session.scalars(query)).first()
-        if contact is None:  # only if the row was erased in between
-            raise StoreError("contact vanished while being created")
-        if created or not name or contact.name == name:
-            return contact, created
-        contact.name, contact.updated_at = name, now
+        return (await self._session.scalars(query)).first()
+
+    async def _create_for(
+        self, channel: str, user_ref: str, phone: str | None, name: str | None,
+        verified_at: datetime | None,
+    ) -> Contact | None:
+        """A new contact bound to the account; None when a concurrent transaction bound one first."""
+        now = utc_now()
+        contact = Contact(phone=phone, name=name, created_at=now, updated_at=now,
+                          phone_verified_at=verified_at)
         self._session.add(contact)
         await self._session.flush()
-        return contact, True
+        values = {"contact_id": contact.id, "channel": channel, "user_ref": user_ref,
+                  "created_at": now}
+        inserted = await self._session.execute(
+            insert_ignoring_conflicts(self._session, ContactIdentity, values, ["channel", "user_ref"])
+        )
+        if inserted.scalar_one_or_none() is not None:
+            return contact
+        await self._session.delete(contact)
+        await self._session.flush()
+        return None
 
-    async def link_identity(self, contact_id: int, channel: str, user_ref: str) -> None:
-        """Point the messenger account ``(channel, user_ref)`` at this contact.
+    async def _refresh(self, contact: Contact, phone: str | None, name: str | None,
+                       verified_at: datetime | None) -> bool:
+        """Apply the account's new phone and name; whether either changed."""
+        changes = {k: v for k, v in (("phone", phone), ("name", name)) if v and getattr(contact, k) != v}
+        if "phone" in changes:
+            contact.phone_verified_at = verified_at
+        elif verified_at is not None and contact.phone_verified_at is None:
+            contact.phone_verified_at = verified_at  # the same number, now proven
+        for key, value in changes.items():
+            setattr(contact, key, value)
+        if changes:
+            contact.updated_at = utc_now()
+        self._session.add(contact)
+        await self._session.flush()
+        return bool(changes)
 
-        An account that gave another phone before moves to the new contact: the
-        account is the customer's, the phone is what they want to be called on.
+    async def add_identity(self, contact_id: int, channel: str, user_ref: str) -> bool:
+        """Bind an account that has no contact yet to this one; False if it already has one.
+
+        An account bound elsewhere never moves silently: that takes ``merge``.
         """
-        values = {
-            "contact_id": contact_id,
-            "channel": channel,
-            "user_ref": user_ref,
-            "created_at": utc_now(),
-        }
-        await self._session.execute(
-            insert_ignoring_conflicts(
-                self._session, ContactIdentity, values, ["channel", "user_ref"]
-            )
+        values = {"contact_id": contact_id, "channel": channel, "user_ref": user_ref,
+                  "created_at": utc_now()}
+        inserted = await self._session.execute(
+            insert_ignoring_conflicts(self._session, ContactIdentity, values, ["channel", "user_ref"])
         )
-        await self._session.execute(
-            sa.update(ContactIdentity)
-            .where(
-                col(ContactIdentity.channel) == channel,
-                col(ContactIdentity.user_ref) == user_ref,
-                col(ContactIdentity.contact_id) != contact_id,
-            )
-            .values(contact_id=contact_id)
-        )
+        return inserted.scalar_one_or_none() is not None
+
+    async def merge(self, source_id: int, target_id: int) -> Contact:
+        """Join contact ``source_id`` into ``target_id``: accounts, deals and consents move.
+
+        The source stays as a row pointing at the target, its personal fields
+        cleared. Only for a manager's explicit, audited decision.
+        """
+        if source_id == target_id:
+            raise StoreError("a contact cannot be merged into itself")
+        contacts = await self.many([source_id, target_id])
+        source, target = contacts.get(source_id), contacts.get(target_id)
+        if source is None or target is None or source.erased_at or target.erased_at:
+            raise StoreError("both contacts must exist and not be erased")
+        if source.merged_into_id is not None or target.merged_into_id is not None:
+            raise StoreError("a merged contact cannot be merged again")
+        for statement in (
+            sa.update(ContactIdentity).where(col(ContactIdentity.contact_id) == source_id),
+            sa.update(Deal).where(col(Deal.contact_id) == source_id),
+            sa.update(ConsentRecord).where(col(ConsentRecord.contact_id) == source_id),
+        ):
+            await self._session.execute(statement.values(contact_id=target_id))
+        now = utc_now()
+        target.name, target.phone = target.name or source.name, target.phone or source.phone
+        source.name, source.phone, source.merged_into_id, source.updated_at = None, None, target_id, now
+        target.updated_at = now
+        self._session.add_all([source, target])
+        await self._session.flush()
+        return target
 
     async def by_identity(self, channel: str, user_ref: str) -> Contact | None:
         """The contact a messenger account belongs to, if any."""

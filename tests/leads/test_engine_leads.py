@@ -12,6 +12,7 @@ from pathlib import Path
 from bots.engine import FORGET_TEXT, HELP_TEXT, ConversationEngine, EngineHooks
 from bots.leads import lead_sink
 from bots.messages import Attachment, VoiceTranscript
+from pipelines.leads.identity import merge_contacts
 from store import Database
 from store.audit import AuditEvent
 from store.leads import ConsentRecord, Contact, ContactIdentity, CrmEvent, CrmEventStatus, Deal, DealStage
@@ -84,21 +85,74 @@ async def test_one_phone_written_ten_ways_is_one_contact(
         database: Database, make_engine: EngineFactory) -> None:
     engine = make_engine()
     for number, phone in enumerate(PHONE_WAYS):
-        customer = Customer(engine, dialog_key=f"chat-{number}", user_ref=f"user-{number}")
+        customer = Customer(engine, dialog_key=f"chat-{number}", user_ref="user-1")
         await customer.say(*application(phone=phone))
 
     [contact] = await rows(database, Contact)
     assert contact.phone == PHONE
-    assert len(await rows(database, ContactIdentity)) == len(PHONE_WAYS)
+    assert len(await rows(database, ContactIdentity)) == 1
     assert len(await rows(database, Deal)) == 1
     assert len(await rows(database, ConsentRecord)) == len(PHONE_WAYS)
+
+
+async def test_the_same_phone_from_another_account_does_not_touch_the_first_customer(
+        database: Database, make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    await Customer(engine, "tg-chat", "tg-user", channel="telegram").say(*application())
+    visitor = Customer(engine, "web-chat", "web-user")
+    await visitor.say(*application(name="Пётр Мошенников", amount="10 000"))
+
+    contacts = await rows(database, Contact)
+    assert [(c.name, c.phone) for c in contacts] == [(NAME, PHONE), ("Пётр Мошенников", PHONE)]
+    victim_deal, visitor_deal = await rows(database, Deal)
+    assert victim_deal.contact_id == contacts[0].id and victim_deal.channel == "telegram"
+    assert victim_deal.amount_minor == 500_000_00 and victim_deal.version == 1
+    assert visitor_deal.contact_id == contacts[1].id
+
+    await visitor.say("/forget")
+
+    [victim, erased] = await rows(database, Contact)
+    assert (victim.name, victim.phone, victim.erased_at) == (NAME, PHONE, None)
+    victim_deal = (await rows(database, Deal))[0]
+    assert victim_deal.stage == DealStage.QUALIFIED and victim_deal.version == 1
+    assert erased.erased_at is not None and erased.phone is None
+    consents = {c.channel: c for c in await rows(database, ConsentRecord)}
+    assert consents["telegram"].withdrawn_at is None and consents["webchat"].withdrawn_at is not None
+    kept = [m.text for m in await rows(database, Message) if m.dialog_id == victim_deal.dialog_id]
+    assert NAME in kept and all(t != "[удалено по запросу клиента]" for t in kept)
+
+
+async def test_only_a_shared_contact_of_the_senders_own_account_verifies_the_phone(
+        database: Database, make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    own = Attachment(kind="contact", phone="+7 912 345 67 89", name=NAME, verified=True)
+    card = Attachment(kind="contact", phone="+7 912 345 67 89", name=NAME)  # typed into a card
+    shared = Customer(engine, "tg-1", "tg-user-1", channel="telegram")
+    await shared.say("Хочу открыть вклад", "Согласен", NAME)
+    await shared.say("", attachments=[own])
+    await shared.say("500 тыс", "на год")
+    carded = Customer(engine, "tg-2", "tg-user-2", channel="telegram")
+    await carded.say("Хочу открыть вклад", "Согласен", NAME)
+    await carded.say("", attachments=[card])
+    await carded.say("500 тыс", "на год")
+    typed = Customer(engine, "web-3", "web-user-3")
+    await typed.say(*application())
+
+    verified = {c.id: c.phone_verified_at is not None for c in await rows(database, Contact)}
+    assert list(verified.values()) == [True, False, False]
+    assert {c.phone for c in await rows(database, Contact)} == {PHONE}
+    # The same account later typing another number loses the mark.
+    await Customer(engine, "tg-1b", "tg-user-1", channel="telegram").say(
+        *application(phone="+7 999 000-11-22"))
+    first = (await rows(database, Contact))[0]
+    assert first.phone == "+79990001122" and first.phone_verified_at is None
 
 
 async def test_a_returning_customer_updates_the_open_deal(
         database: Database, make_engine: EngineFactory) -> None:
     engine = make_engine()
-    await Customer(engine, dialog_key="spring", user_ref="u-1").say(*application())
-    await Customer(engine, "autumn", "u-2", channel="telegram").say(
+    await Customer(engine, dialog_key="spring", user_ref="u-1", channel="telegram").say(*application())
+    await Customer(engine, "autumn", "u-1", channel="telegram").say(
         *application(phone="8 912 345 67 89", amount="1,5 млн", term="Пропустить"))
 
     [deal] = await rows(database, Deal)
@@ -191,18 +245,24 @@ async def test_forget_leaves_no_name_or_phone_in_any_table(
     assert dialog.state == {} and dialog.summary == ""  # the form starts over, consent first
 
 
-async def test_forget_erases_the_same_person_in_every_channel(
+async def test_forget_erases_the_same_person_in_every_channel_once_merged(
         database: Database, make_engine: EngineFactory) -> None:
     engine = make_engine()
     await Customer(engine, "web-chat", "web-user").say(*application())
     telegram = Customer(engine, "tg-chat", "tg-user", channel="telegram")
     await telegram.say(*application(phone="8 912 345 67 89"))
+    web_contact, tg_contact = await rows(database, Contact)
+    assert web_contact.id is not None and tg_contact.id is not None
+    await merge_contacts(database, web_contact.id, tg_contact.id, actor="manager:ivanova",
+                         reason="клиент подтвердил по телефону, что оба чата его")
 
     await telegram.say("/forget")
 
     cells = await every_cell(database)
     assert leaks(cells, words=[NAME_STEM]) == [] and leaks(cells, digits=PHONE_DIGITS) == []
     assert await rows(database, ContactIdentity) == []
+    [merge] = [a for a in await rows(database, AuditEvent) if a.action == "contact.merged"]
+    assert merge.actor == "manager:ivanova" and merge.details["source"] == web_contact.id
 
 
 async def test_help_and_forget_work_without_a_lead_sink(

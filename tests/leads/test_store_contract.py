@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -27,11 +28,17 @@ from tests.leads.helpers import rows
 NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
-async def _contact(db: Database, phone: str = "+79123456789", name: str | None = "Анна") -> int:
+async def _contact(db: Database, phone: str = "+79123456789", name: str | None = "Анна",
+                   account: tuple[str, str] | None = None) -> int:
+    """A contact of a messenger account (a fresh one unless given)."""
+    channel, user_ref = account or ("webchat", f"w-{next(_ACCOUNTS)}")
     async with db.transaction() as session:
-        contact, _ = await ContactRepository(session).upsert(phone, name)
+        contact, _ = await ContactRepository(session).of_identity(channel, user_ref, phone, name)
     assert contact.id is not None
     return contact.id
+
+
+_ACCOUNTS = itertools.count(1)
 
 
 async def _deal(db: Database, contact_id: int, **fields: object) -> Deal:
@@ -43,41 +50,62 @@ async def _deal(db: Database, contact_id: int, **fields: object) -> Deal:
 # -- contacts -------------------------------------------------------------------------------
 
 
-async def test_a_phone_is_one_contact_and_its_name_follows_the_latest(database: Database) -> None:
-    first = await _contact(database, name="Анна")
+async def test_an_account_is_one_contact_and_its_name_and_phone_follow_the_latest(
+        database: Database) -> None:
+    account = ("telegram", "42")
+    first = await _contact(database, name="Анна", account=account)
     async with database.transaction() as session:
         contacts = ContactRepository(session)
-        again, changed = await contacts.upsert("+79123456789", "Анна Петровна")
-        same, unchanged = await contacts.upsert("+79123456789", None)
+        again, changed = await contacts.of_identity(*account, "+79123456789", "Анна Петровна")
+        same, unchanged = await contacts.of_identity(*account, "+79120000002", None)
     assert again.id == first == same.id
-    assert changed and not unchanged and same.name == "Анна Петровна"
-    with pytest.raises(sa.exc.IntegrityError):  # the database itself refuses a second row
-        async with database.transaction() as session:
-            session.add(type(again)(phone="+79123456789"))
+    assert changed and unchanged and (same.name, same.phone) == ("Анна Петровна", "+79120000002")
+    async with database.transaction() as session:
+        _, repeated = await ContactRepository(session).of_identity(*account, "+79120000002", None)
+    assert not repeated
 
 
-async def test_an_account_points_at_one_contact_and_moves_with_a_new_phone(database: Database) -> None:
-    old, new = await _contact(database, "+79120000001"), await _contact(database, "+79120000002")
+async def test_the_same_phone_from_another_account_is_another_contact(database: Database) -> None:
+    victim = await _contact(database, name="Анна", account=("telegram", "42"))
+    visitor = await _contact(database, name="Мошенник", account=("webchat", "w-anon"))
+    async with database.session() as session:
+        contacts = ContactRepository(session)
+        kept = await contacts.get(victim)
+        both = await contacts.with_phone("+79123456789")
+        identities = await contacts.identities([victim])
+    assert visitor != victim
+    assert kept is not None and kept.name == "Анна"
+    assert [c.id for c in both] == [victim, visitor]
+    assert [(i.channel, i.user_ref) for i in identities] == [("telegram", "42")]
+
+
+async def test_an_account_bound_to_a_contact_moves_only_by_an_explicit_merge(
+        database: Database) -> None:
+    old = await _contact(database, "+79120000001", account=("telegram", "42"))
+    new = await _contact(database, "+79120000002", account=("webchat", "w-1"))
+    deal = await _deal(database, old)
     async with database.transaction() as session:
         contacts = ContactRepository(session)
-        await contacts.link_identity(old, "telegram", "42")
-        await contacts.link_identity(old, "telegram", "42")
-        await contacts.link_identity(new, "telegram", "42")
-        await contacts.link_identity(new, "webchat", "w-1")
-        found = await contacts.by_identity("telegram", "42")
+        assert not await contacts.add_identity(new, "telegram", "42")  # bound already: stays
+        assert (await contacts.by_identity("telegram", "42")).id == old  # type: ignore[union-attr]
+        await contacts.merge(old, new)
+    async with database.session() as session:
+        contacts = ContactRepository(session)
         identities = await contacts.identities([old, new])
-    assert found is not None and found.id == new
+        merged = await contacts.get(old)
+        moved = await DealRepository(session).get(deal.id or 0)
     assert sorted((i.channel, i.user_ref, i.contact_id) for i in identities) == [
         ("telegram", "42", new), ("webchat", "w-1", new)]
+    assert merged is not None and merged.merged_into_id == new and merged.phone is None
+    assert moved is not None and moved.contact_id == new
 
 
-async def test_an_erased_contact_is_a_tombstone_and_frees_its_phone(database: Database) -> None:
-    erased = await _contact(database)
+async def test_an_erased_contact_is_a_tombstone_and_its_account_starts_afresh(database: Database) -> None:
+    erased = await _contact(database, account=("telegram", "42"))
     async with database.transaction() as session:
         contacts = ContactRepository(session)
-        await contacts.link_identity(erased, "telegram", "42")
         assert await contacts.erase([erased]) == 1
-    returning = await _contact(database)
+    returning = await _contact(database, account=("telegram", "42"))
     async with database.session() as session:
         tombstone = await ContactRepository(session).get(erased)
         assert await ContactRepository(session).identities([erased]) == []
