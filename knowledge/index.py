@@ -186,10 +186,11 @@ class KnowledgeIndex:
             self.manifest.sources[key] = entry
         if stale:
             self.store.delete(stale)
-        # `embedder_config` (the configured name) is kept for callers; the manifest
-        # records the model that really made the vectors, and its dimension.
+        # The manifest records the model that really made the vectors and its
+        # dimension, beside the setting (`embedder_config`) they were made under.
         self.manifest.embedder = self.embedder.name
         self.manifest.dimension = self.embedder.dimension
+        self.manifest.embedder_config = embedder_config or self.manifest.embedder_config
         self.manifest.generation += 1
         self.manifest.save(self.folder)
 
@@ -228,9 +229,10 @@ class KnowledgeIndex:
         def fuse(query: str, rankings: dict[str, list[str]], w: FusionWeights) -> list[str]:
             return [h.chunk.id for h in self._fuse(snap, query, rankings, w, 10)]
 
-        weights = choose_weights(questions, rank, fuse)
+        chosen = choose_weights(questions, rank, fuse)
         self.manifest.min_similarity, why = self._answerability(everything)
-        self.set_weights(FusionWeights(weights.bm25, weights.dense, f"{weights.reason}; {why}"))
+        weights = FusionWeights(chosen.bm25, chosen.dense, f"{chosen.reason}; {why}")
+        self.set_weights(weights)
         return weights
 
     def _answerability(self, everything: SearchFilter) -> tuple[float | None, str]:

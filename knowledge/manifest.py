@@ -32,6 +32,7 @@ class Manifest:
 
     embedder: str | None = None  # the model actually loaded when the vectors were made
     dimension: int | None = None
+    embedder_config: str | None = None  # the `embeddings.model` setting it was built under
     sources: dict[str, SourceEntry] = field(default_factory=dict)
     weights: FusionWeights = field(default_factory=FusionWeights)
     generation: int = 0
@@ -49,6 +50,7 @@ class Manifest:
         return cls(
             embedder=raw.get("embedder"),
             dimension=raw.get("dimension"),
+            embedder_config=raw.get("embedder_config"),
             sources={k: SourceEntry(**v) for k, v in raw.get("sources", {}).items()},
             weights=FusionWeights(**raw.get("weights", {})),
             generation=int(raw.get("generation", 0)),
@@ -59,7 +61,8 @@ class Manifest:
         """Write atomically: readers in other processes never see half a file."""
         folder.mkdir(parents=True, exist_ok=True)
         data = {
-            "embedder": self.embedder, "dimension": self.dimension, "generation": self.generation,
+            "embedder": self.embedder, "dimension": self.dimension,
+            "embedder_config": self.embedder_config, "generation": self.generation,
             "weights": self.weights.as_dict(), "min_similarity": self.min_similarity,
             "sources": {k: asdict(v) for k, v in sorted(self.sources.items())},
         }

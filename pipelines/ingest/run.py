@@ -54,25 +54,42 @@ class _Candidate:
 def ingest(paths: Sequence[Path], index: KnowledgeIndex, *, embedder_config: str,
            rebuild: bool = False) -> IngestReport:
     """Bring the index in line with `paths` (files and folders)."""
-    report = IngestReport()
     manifest = Manifest.load(index.folder)
-    # Compare the model actually loaded, not the configured name: a fallback or a
-    # newly installed model changes the vector space, and spaces must never mix.
-    reembed = rebuild or index.model_changed()
+    # The model actually loaded decides, not the configured name: a fallback or a newly
+    # installed model changes the vector space, and spaces must never mix. Loading a
+    # model costs seconds, so an unchanged run with an unchanged setting loads none.
+    reembed = rebuild or (_setting_changed(manifest, embedder_config) and index.model_changed())
+    report, upserts, missing = _scan(paths, manifest, reembed, index)
+    if not reembed and (upserts or missing) and index.model_changed():
+        reembed = True
+        report, upserts, missing = _scan(paths, manifest, reembed, index)
     if reembed and manifest.embedder:
         log.info("embedding model changed (%s -> %s): re-embedding every chunk",
                  manifest.embedder, index.embedder.name)
+    if upserts or missing:
+        index.apply(upserts, missing, embedder_config, reembed_all=reembed)
+        report.removed.extend(manifest.sources[k].source for k in missing if k in manifest.sources)
+        report.weights = index.calibrate().reason
+    return report
+
+
+def _setting_changed(manifest: Manifest, embedder_config: str) -> bool:
+    # A manifest without `embedder_config` predates it: its `embedder` may be a configured name.
+    if manifest.embedder_config is None:
+        return manifest.embedder is not None
+    return manifest.embedder_config != embedder_config
+
+
+def _scan(paths: Sequence[Path], manifest: Manifest, reembed: bool, index: KnowledgeIndex
+          ) -> tuple[IngestReport, list[tuple[str, SourceEntry, list[Chunk]]], list[str]]:
+    report = IngestReport()
     candidates, missing = _collect(paths, manifest, report)
     upserts = []
     for cand in candidates:
         item = _prepare(cand, manifest, reembed, index, report)
         if item is not None:
             upserts.append(item)
-    if upserts or missing:
-        index.apply(upserts, missing, embedder_config, reembed_all=reembed)
-        report.removed.extend(manifest.sources[k].source for k in missing if k in manifest.sources)
-        report.weights = index.calibrate().reason
-    return report
+    return report, upserts, missing
 
 
 def _prepare(cand: _Candidate, manifest: Manifest, reembed: bool, index: KnowledgeIndex,
