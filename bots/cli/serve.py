@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
-from bots.cli.common import fail, state
+from bots.cli.common import fail, state, store_failure
+from store.db import Database
+from store.errors import StoreError
 
 
 def serve_cmd(ctx: typer.Context) -> None:
@@ -18,9 +22,23 @@ def serve_cmd(ctx: typer.Context) -> None:
     settings = state(ctx).settings
     try:
         runtime = Runtime.build(settings)
+        asyncio.run(_check_store(runtime.db))
     except RoleError as exc:
         raise fail(f"Ошибка в ролях: {exc}") from None
+    except StoreError as exc:
+        raise store_failure(exc) from None
     app = create_app(runtime)
     host, port = settings.server.host, settings.server.port
     typer.echo(f"Sovetnik: http://{host}:{port}/healthz")
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+
+
+async def _check_store(db: Database) -> None:
+    """Migrate before the server starts, so an unusable store is one clear line, not a traceback.
+
+    The pool is disposed again: the server's own event loop opens fresh connections.
+    """
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()
