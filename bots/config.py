@@ -26,6 +26,7 @@ from pydantic import (
 DEFAULT_PATH = Path("config.yaml")
 ENV_CONFIG = "SOVETNIK_CONFIG"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -155,6 +156,15 @@ class TelegramSettings(_Section):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     managers_chat_id: int | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        # Telegram takes only these characters; a stray space would fail setWebhook at start-up.
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError("допустимы 1–256 символов: латинские буквы, цифры, _ и - "
+                             "(без пробелов): исправьте значение или переменную окружения")
+        return secret
 
     @model_validator(mode="after")
     def _needs_token(self) -> TelegramSettings:

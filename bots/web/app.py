@@ -17,13 +17,25 @@ from starlette.staticfiles import StaticFiles
 
 from bots.runtime import Runtime
 from bots.web import admin, console, dashboard, webchat
+from bots.web.admin import MAX_TEXT, MAX_UPLOAD
 from bots.web.auth import session_secret
+from bots.web.limits import BodyLimit, BodyLimitMiddleware
 from bots.web.metrics import metrics_text
 from bots.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+#: Body limits per route; everything else gets `DEFAULT_BODY_BYTES`. Form fields of
+#: Cyrillic text are percent-encoded: up to 6 bytes per character.
+BODY_LIMITS = (
+    BodyLimit("/telegram/webhook", MAX_WEBHOOK_BYTES),
+    BodyLimit("/console/login", 16 * 1024),
+    BodyLimit("/console/admin/knowledge/upload", MAX_UPLOAD + 64 * 1024),
+    BodyLimit("/console/admin/knowledge/edit", MAX_TEXT * 6 + 64 * 1024),
+    BodyLimit("/console/admin/roles", MAX_TEXT * 6 + 64 * 1024),
+)
+DEFAULT_BODY_BYTES = 64 * 1024
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -52,11 +64,11 @@ def create_app(runtime: Runtime) -> Starlette:
         channel = runtime.channels.get("telegram")
         if channel is None or runtime.settings.channels.telegram.mode != "webhook":
             return PlainTextResponse("not found", status_code=404)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
-            return PlainTextResponse("too large", status_code=413)
-        status = await channel.handle_webhook(  # type: ignore[attr-defined]
-            body, request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        if not channel.secret_ok(secret):  # type: ignore[attr-defined]
+            return PlainTextResponse("rejected", status_code=401)  # before a byte of the body is read
+        body = await request.body()  # at most MAX_WEBHOOK_BYTES: BodyLimitMiddleware
+        status = await channel.handle_webhook(body, secret)  # type: ignore[attr-defined]
         return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
 
     routes: list[BaseRoute] = [
@@ -72,7 +84,8 @@ def create_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     key = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
     secret = session_secret(key, settings.path(Path("var")))
-    middleware = [Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
+    middleware = [Middleware(BodyLimitMiddleware, limits=BODY_LIMITS, default_bytes=DEFAULT_BODY_BYTES),
+                  Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
                              max_age=12 * 3600, same_site="strict", https_only=False)]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.runtime = runtime
