@@ -44,6 +44,10 @@ from store.repositories import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+#: Turns running at once. Each dialog waits for a slot with at most one message
+#: (its lock), and the semaphore serves waiters first come, first served: every
+#: waiting dialog gets a turn before any dialog gets a second one.
+MAX_CONCURRENT_TURNS = 8
 HISTORY_MESSAGES = 12
 ERROR_TEXT = ("Извините, не получилось обработать сообщение. Я передал диалог менеджеру — "
               "он ответит здесь же.")
@@ -115,6 +119,7 @@ class ConversationEngine:
         self.hooks = hooks or EngineHooks()
         self._locks = _DialogLocks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def accept(self, message: InboundMessage) -> int | None:
         """Store `message` durably; None when it is a repeated delivery."""
@@ -162,7 +167,8 @@ class ConversationEngine:
                     item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
                 if item is None:
                     return
-                await self._process_safely(item)
+                async with self._turns:  # fair: see MAX_CONCURRENT_TURNS
+                    await self._process_safely(item)
 
     async def _process_safely(self, item: InboxItem) -> None:
         assert item.id is not None
