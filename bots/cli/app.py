@@ -12,6 +12,7 @@ import typer
 from bots.cli import agent, kb, leads, models, serve, users
 from bots.cli.common import CliState, store_failure
 from bots.config import ConfigError
+from bots.logs import install_redaction
 from store.errors import StoreError
 
 app = typer.Typer(
@@ -37,8 +38,7 @@ def _root(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("bm25s", "chromadb", "httpx", "sentence_transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()  # ids, never values, in every log line (--verbose too)
     ctx.obj = CliState(config)
 
 
