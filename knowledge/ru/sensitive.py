@@ -28,11 +28,14 @@ _LONG_NUMBER = re.compile(r"\+?\d(?:[\s().-]{0,3}\d){6,}")
 _INTERNATIONAL = re.compile(r"\+\d(?:[\s().-]{0,3}\d){6,}")
 _CARD = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
 _NAME_WORD = r"[А-ЯЁA-Z][а-яёa-z]+(?:-[А-ЯЁA-Z][а-яёa-z]+)?"
+# Triggers are matched in any case, the name itself must be capitalised.
 _INTRODUCTION = re.compile(
-    r"(?:меня\s+зовут|зовут\s+меня|мо[её]\s+имя|моя\s+фамилия|имя\s*:|ф\.?\s?и\.?\s?о\.?\s*:|"
-    r"с\s+вами\s+говорит|my\s+name\s+is)\s*[—–-]?\s*"
-    rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})",
-    re.IGNORECASE,
+    r"(?i:меня\s+зовут|зовут\s+меня|зовите\s+меня|мо[её]\s+имя|моя\s+фамилия|имя|фамилия|"
+    r"ф\.?\s?и\.?\s?о\.?|с\s+вами\s+говорит|my\s+name\s+is)\s*[:—–-]?\s*"
+    rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+    rf"|(?i:\bэто|\bя)\s+[—–-]?\s*(?P<full>{_NAME_WORD}\s+{_NAME_WORD})"
+    # After the strongest triggers a name written in lower case counts too.
+    r"|(?i:меня\s+зовут|зовут\s+меня|мо[её]\s+имя)\s*[:—–-]?\s*(?P<lower>[а-яё]{2,}(?:\s+[а-яё]{2,})?)",
 )
 
 
@@ -70,7 +73,8 @@ def number_spans(text: str, *, loose: bool = True) -> list[tuple[int, int]]:
 
 def name_spans(text: str) -> list[tuple[int, int]]:
     """Spans of names a customer introduces themselves with."""
-    return [match.span("name") for match in _INTRODUCTION.finditer(text)]
+    return [match.span(next(g for g in ("name", "full", "lower") if match[g]))
+            for match in _INTRODUCTION.finditer(text)]
 
 
 def mask_cards(text: str) -> str:
