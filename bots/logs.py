@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from knowledge.ru.sensitive import redact
@@ -32,6 +33,16 @@ def clean(text: str) -> str:
     return redact(text, loose=False)  # ids (update, chat, inbox) are long numbers too
 
 
+def _clean_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean(value)
+    if value is None or isinstance(value, (int, float)):
+        return value
+    shown = str(value)
+    cleaned = clean(shown)
+    return value if cleaned == shown else cleaned
+
+
 class _Redacting:
     """A log record factory wrapping the previous one."""
 
@@ -44,11 +55,28 @@ class _Redacting:
             message = record.getMessage()
         except Exception:  # a broken format string: keep it as logging would show it
             return record
-        record.msg, record.args = clean(message), None
+        if clean(message) != message:
+            _scrub(record, message)
         if record.exc_info and record.exc_info[1] is not None:
             # Formatters print `exc_text` when it is set, instead of formatting exc_info again.
             record.exc_text = clean("".join(traceback.format_exception(*record.exc_info)).rstrip())
         return record
+
+
+def _scrub(record: logging.LogRecord, message: str) -> None:
+    """Clean the format string and each argument, keeping their shape (some formatters unpack them)."""
+    if isinstance(record.msg, str):
+        record.msg = clean(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_clean_arg(a) for a in record.args)
+    elif isinstance(record.args, Mapping):
+        record.args = {k: _clean_arg(v) for k, v in record.args.items()}
+    try:
+        still = record.getMessage()
+    except Exception:
+        still = message
+    if clean(still) != still:  # a number split between the format and an argument
+        record.msg, record.args = clean(message), ()
 
 
 def install_redaction() -> None:
