@@ -26,12 +26,18 @@ from bots.web.app import create_app
 from pipelines.ingest.errors import UnreadableFile
 from pipelines.ingest.loaders import parse
 from tests.fakes.telegram_server import FakeBotAPI
-from tests.security.conftest import LiveApp, admin_client, csrf_of, settings_for
+from tests.security.live_app import LiveApp, admin_client, csrf_of, running_app, settings_for
 
 SECRET = "s3cr3t-webhook-token_42"
 MB = 1024 * 1024
 HUGE = 400 * MB
 CHUNK = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """The app under uvicorn for this module's tests."""
+    yield from running_app(tmp_path_factory)
 
 
 def _rss() -> int:

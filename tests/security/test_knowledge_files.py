@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,10 +15,16 @@ import pytest
 
 from knowledge.index import KnowledgeIndex
 from pipelines.ingest.run import ingest
-from tests.security.conftest import LiveApp, admin_client, csrf_of
+from tests.security.live_app import LiveApp, admin_client, csrf_of, running_app
 
 CANARY = "КАНАРЕЙКА-7731 секретная ставка 99 процентов"
 LONG_NAME = "deposits/" + "а" * 4539 + ".md"  # 4,552 characters
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """The app under uvicorn for this module's tests."""
+    yield from running_app(tmp_path_factory)
 
 
 def _outside_secret(tmp_path: Path) -> Path:

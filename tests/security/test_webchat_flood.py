@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bots.web.flood import FloodLimits
 from bots.web.webchat import COOKIE
-from tests.security.conftest import LiveApp
+from tests.security.live_app import LiveApp, running_app
 
 FLOOD_IP = "203.0.113.66"
 CUSTOMER_IP = "198.51.100.7"
@@ -29,6 +30,12 @@ SOCKETS = 20
 PER_SOCKET = 30
 ANSWER_WITHIN_S = 5.0
 QUESTION = "Какая сумма вкладов застрахована?"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """The app under uvicorn for this module's tests."""
+    yield from running_app(tmp_path_factory)
 
 
 async def _client_id(app: LiveApp, ip: str) -> str:
@@ -43,7 +50,7 @@ def _ws_url(app: LiveApp) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _socket(app: LiveApp, cookie: str, ip: str):  # type: ignore[no-untyped-def]
+async def _socket(app: LiveApp, cookie: str, ip: str) -> AsyncIterator[ClientConnection]:
     async with connect(_ws_url(app), additional_headers={"Cookie": f"{COOKIE}={cookie}",
                                                          "X-Forwarded-For": ip}) as ws:
         history = json.loads(await ws.recv())

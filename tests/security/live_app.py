@@ -1,4 +1,4 @@
-"""Fixtures of the security tests: the real app under uvicorn, reached over loopback.
+"""The real app under uvicorn for the security tests, reached over loopback.
 
 `serve(settings)` runs the app exactly as `sovetnik serve` builds it
 (`Runtime.build` + `create_app`) in a background thread with its own event
@@ -136,8 +136,7 @@ def admin_client(app: LiveApp) -> httpx.Client:
     return client
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """One running app (web chat on, Telegram off) for a test module."""
+def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    """One running app (web chat on, Telegram off): the body of each module's `live` fixture."""
     with serve(settings_for(tmp_path_factory.mktemp("security-app"))) as app:
         yield app
