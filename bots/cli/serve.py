@@ -10,6 +10,8 @@ from bots.cli.common import fail, state, store_failure
 from store.db import Database
 from store.errors import StoreError
 
+WS_MAX_BYTES = 128 * 1024
+
 
 def serve_cmd(ctx: typer.Context) -> None:
     """Run the product: web app (health, metrics, webhooks) and channels."""
@@ -30,7 +32,8 @@ def serve_cmd(ctx: typer.Context) -> None:
     app = create_app(runtime)
     host, port = settings.server.host, settings.server.port
     typer.echo(f"Sovetnik: http://{host}:{port}/healthz")
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    # A web chat frame is at most a few dozen KB: a bigger one is refused before it is buffered.
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on", ws_max_size=WS_MAX_BYTES)
 
 
 async def _check_store(db: Database) -> None:

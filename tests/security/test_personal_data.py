@@ -24,7 +24,7 @@ from bots.web.metrics import metrics_text
 from knowledge.ru.sensitive import mask_cards, redact
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.telegram_server import FakeBotAPI
-from tests.leads.helpers import every_cell
+from tests.leads.helpers import PHONE_WAYS, every_cell
 from tests.telegram.conftest import (  # noqa: F401 - fixtures
     MANAGERS_CHAT,
     WAIT_S,
@@ -60,6 +60,18 @@ def test_the_masking_rule() -> None:
     assert _leaks(redact(INTRO)) == []
     assert _leaks(mask_cards(INTRO)) == ["иван", "петров", "phone"]
     assert "4111 1111 1111 1112" in mask_cards("не карта: 4111 1111 1111 1112")  # fails Luhn
+
+
+@pytest.mark.parametrize("written", PHONE_WAYS)
+def test_every_way_of_writing_the_phone_is_masked(written: str) -> None:
+    assert PHONE_DIGITS not in re.sub(r"\D", "", redact(f"Мой номер {written}, перезвоните"))
+
+
+@pytest.mark.parametrize("card", ["4276 3800 1234 5679", "4276-3800-1234-5679", "4276380012345679",
+                                  "5469 3800 1234 5673", "5469 3800 1234 5670 126"])
+def test_card_numbers_are_masked_whatever_the_consent(card: str) -> None:
+    digits = re.sub(r"\D", "", card)
+    assert digits not in re.sub(r"\D", "", mask_cards(f"карта {card}, срок 12/28"))
 
 
 @pytest.fixture
