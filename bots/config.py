@@ -13,12 +13,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_PATH = Path("config.yaml")
 ENV_CONFIG = "SOVETNIK_CONFIG"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class ConfigError(Exception):
@@ -62,6 +71,20 @@ class StoreSettings(_Section):
     """The database: SQLite by default, PostgreSQL by URL."""
 
     url: SecretStr = SecretStr("sqlite+aiosqlite:///var/sovetnik.db")
+
+    @field_validator("url")
+    @classmethod
+    def _usable(cls, url: SecretStr) -> SecretStr:
+        from store.db import parse_url  # the store owns which URLs it can run on
+        from store.errors import DatabaseURLError
+
+        try:
+            parse_url(url.get_secret_value())
+        except DatabaseURLError:
+            # The URL itself is not shown: it may carry the password.
+            raise ValueError("адрес базы данных не подходит: нужен sqlite+aiosqlite:///путь/к/файлу.db "
+                             "или postgresql+asyncpg://пользователь:пароль@сервер:5432/база") from None
+        return url
 
 
 class KnowledgeSettings(_Section):
@@ -151,6 +174,15 @@ class TelegramSettings(_Section):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     managers_chat_id: int | None = None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        # Telegram takes only these characters; a stray space would fail setWebhook at start-up.
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError("допустимы 1–256 символов: латинские буквы, цифры, _ и - "
+                             "(без пробелов): исправьте значение или переменную окружения")
+        return secret
 
     @model_validator(mode="after")
     def _needs_token(self) -> TelegramSettings:
@@ -298,26 +330,44 @@ def config_path(explicit: str | Path | None) -> Path:
 def load_settings(path: Path, *, required: bool = False, env: dict[str, str] | None = None) -> Settings:
     """Load and validate settings; a missing optional file means all defaults."""
     if not path.exists():
-        if required:
+        if required or path.is_symlink():
             raise ConfigError(f"{path}: файл настроек не найден. Укажите путь через --config "
                               f"или переменную {ENV_CONFIG}.")
         return Settings(base_dir=path.parent.resolve())
     raw = _read_yaml(path)
-    data = _substitute(raw, env if env is not None else dict(os.environ), (), [])
+    unset: dict[str, str] = {}
+    data = _substitute(raw, env if env is not None else dict(os.environ), (), unset)
     try:
         return Settings.model_validate({**data, "base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        raise _explain(path, exc) from None
+        raise _explain(path, exc, unset) from None
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ConfigError(f"{path}: это папка, а не файл настроек. Укажите в --config путь к config.yaml.")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: файл не в кодировке UTF-8 (байт {exc.start}). "
+                          "Сохраните его в UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: не удалось прочитать файл настроек ({exc.strerror}). "
+                          "Проверьте путь и права доступа.") from None
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    if "\x00" in text:
+        raise ConfigError(f"{path}: это двоичный файл, а не YAML. Укажите в --config файл настроек.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (строка {mark.line + 1})" if mark else ""
-        raise ConfigError(f"{path}{where}: это не YAML: {getattr(exc, 'problem', exc)}. "
-                          "Проверьте отступы и кавычки.") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(f"{path}{where}: это не YAML: {problem}. "
+                          "Проверьте отступы (пробелы, не табуляция) и кавычки.") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: ожидается словарь ключей верхнего уровня (server, store, ...).")
     if "base_dir" in raw:
@@ -325,18 +375,30 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _substitute(value: Any, env: dict[str, str], key: tuple[str, ...], missing: list[str]) -> Any:
-    """Replace `${VAR}`; an unset variable becomes null so validation can say if it mattered."""
+def _substitute(value: Any, env: dict[str, str], key: tuple[str, ...], unset: dict[str, str]) -> Any:
+    """Replace `${VAR}`; an unset variable becomes null so validation can say if it mattered.
+
+    `unset` collects, per dotted key, the variable that was not set. A variable
+    inside a longer value (a password in a URL) cannot become null: it is an
+    error at once.
+    """
     if isinstance(value, dict):
-        return {k: _substitute(v, env, (*key, str(k)), missing) for k, v in value.items()}
+        return {k: _substitute(v, env, (*key, str(k)), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, env, key, missing) for v in value]
+        return [_substitute(v, env, key, unset) for v in value]
     if not isinstance(value, str):
         return value
     whole = _PLACEHOLDER.fullmatch(value.strip())
     if whole:
+        if whole.group(1) not in env:
+            unset[".".join(key)] = whole.group(1)
         return env.get(whole.group(1))
-    return _PLACEHOLDER.sub(lambda m: env.get(m.group(1), ""), value)
+    for name in _PLACEHOLDER.findall(value):
+        if name not in env:
+            dotted = ".".join(key)
+            raise ConfigError(f"{dotted}: переменная окружения {name} не задана. "
+                              f"Задайте её или уберите ${{{name}}} из {dotted}.", dotted)
+    return _PLACEHOLDER.sub(lambda m: env[m.group(1)], value)
 
 
 _FIXES = {
@@ -344,21 +406,52 @@ _FIXES = {
     "missing": "обязательный ключ: добавьте его",
     "literal_error": "недопустимое значение",
     "int_parsing": "нужно целое число",
+    "int_type": "нужно целое число",
+    "int_from_float": "нужно целое число",
     "float_parsing": "нужно число",
+    "float_type": "нужно число",
     "bool_parsing": "нужно true или false",
+    "bool_type": "нужно true или false",
     "string_type": "нужна строка",
+    "path_type": "нужен путь (строка)",
     "model_type": "нужен словарь вложенных ключей",
+    "model_attributes_type": "нужен словарь вложенных ключей",
+    "dict_type": "нужен словарь вложенных ключей",
+    "tuple_type": "нужен список",
+    "list_type": "нужен список",
+    "too_short": "список или строка короче допустимого",
+    "too_long": "список или строка длиннее допустимого",
+}
+_BOUNDS = {
+    "greater_than": "должно быть больше {gt}",
+    "greater_than_equal": "должно быть не меньше {ge}",
+    "less_than": "должно быть меньше {lt}",
+    "less_than_equal": "должно быть не больше {le}",
 }
 
 
-def _explain(path: Path, exc: ValidationError) -> ConfigError:
-    lines = []
+def _fix(err: Any) -> str:
+    kind = err["type"]
+    if kind in _BOUNDS:
+        return _BOUNDS[kind].format(**err.get("ctx", {}))
+    if kind == "literal_error":
+        return f"недопустимое значение {err['input']!r}; допустимо: {err['ctx']['expected']}"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    return _FIXES.get(kind) or f"недопустимое значение ({err['msg']})"
+
+
+def _explain(path: Path, exc: ValidationError, unset: dict[str, str]) -> ConfigError:
+    """One line for the operator: the file, each broken key and its fix."""
+    parts = []
     first_key = None
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"] if p != "__root__")
         first_key = first_key or key
-        fix = _FIXES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
-        if err["type"] == "literal_error":
-            fix += f" {err['input']!r}; допустимо: {err['ctx']['expected']}"
-        lines.append(f"{path}: {key or '(верхний уровень)'}: {fix}")
-    return ConfigError("\n".join(lines), first_key)
+        fix = _fix(err)
+        names = sorted({v for k, v in unset.items() if k == key or k.startswith(key + ".") or
+                        (key and key.startswith(k + "."))} if key else set(unset.values()))
+        if names:
+            fix += f" (переменная окружения {', '.join(names)} не задана: задайте её)"
+        parts.append(f"{key or '(верхний уровень)'}: {fix}")
+    return ConfigError(f"{path}: " + "; ".join(parts), first_key)

@@ -30,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agents.agent import Agent
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
 from bots.messages import Attachment, InboundMessage, OutboundMessage
-from pipelines.leads.privacy import erase_customer, mask_echoed_phones, mask_phones, remove_files
+from knowledge.ru.sensitive import mask_cards, redact
+from pipelines.leads.privacy import erase_customer, mask_echoed_phones, remove_files
 from store.db import Database
 from store.models import Author, Dialog, DialogStatus, Direction, InboxItem, Message
 from store.repositories import (
@@ -44,6 +45,10 @@ from store.repositories import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+#: Turns running at once. Each dialog waits for a slot with at most one message
+#: (its lock), and the semaphore serves waiters first come, first served: every
+#: waiting dialog gets a turn before any dialog gets a second one.
+MAX_CONCURRENT_TURNS = 8
 HISTORY_MESSAGES = 12
 ERROR_TEXT = ("Извините, не получилось обработать сообщение. Я передал диалог менеджеру — "
               "он ответит здесь же.")
@@ -115,6 +120,7 @@ class ConversationEngine:
         self.hooks = hooks or EngineHooks()
         self._locks = _DialogLocks()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def accept(self, message: InboundMessage) -> int | None:
         """Store `message` durably; None when it is a repeated delivery."""
@@ -162,7 +168,8 @@ class ConversationEngine:
                     item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
                 if item is None:
                     return
-                await self._process_safely(item)
+                async with self._turns:  # fair: see MAX_CONCURRENT_TURNS
+                    await self._process_safely(item)
 
     async def _process_safely(self, item: InboxItem) -> None:
         assert item.id is not None
@@ -187,13 +194,16 @@ class ConversationEngine:
         if _command(message.text) == "forget":  # a customer's right, whoever answers the dialog
             await self._commit_forget(item, message, dialog)
             return
+        # What the agent sees and what is stored: without consent no phone or name,
+        # and never a card number (see knowledge.ru.sensitive).
+        guarded = _guarded(message, consented=_consented(dialog))
         if with_manager:
-            await self._store_for_manager(item, message, dialog)
+            await self._store_for_manager(item, guarded, dialog, rewritten=guarded != message)
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
-        reply = await self._turn(message, dialog, history)
-        await self._commit_reply(item, message, dialog, reply)
+        reply = await self._turn(guarded, dialog, history)
+        await self._commit_reply(item, message, guarded, dialog, reply)
 
     async def _readable(self, message: InboundMessage, show_typing: bool) -> InboundMessage:
         """Voice notes become text when a transcriber is configured."""
@@ -226,18 +236,24 @@ class ConversationEngine:
         history = tuple(HistoryItem(author=str(m.author), text=m.text) for m in recent)  # type: ignore[arg-type]
         return dialog, history
 
-    async def _commit_reply(self, item: InboxItem, message: InboundMessage, dialog: Dialog,
-                            reply: Reply) -> None:
+    async def _commit_reply(self, item: InboxItem, original: InboundMessage, message: InboundMessage,
+                            dialog: Dialog, reply: Reply) -> None:
+        """Store the (guarded) message, the reply and the outbox item in one transaction.
+
+        `original` is the message as received; when guarding changed it, the inbox
+        payload is rewritten too, so nothing unmasked stays behind.
+        """
         assert item.id is not None and dialog.id is not None
-        private = _consent_pending(dialog)
-        recordings = _recordings(message) if private else []
+        private = not _consented(dialog)
+        recordings = _recordings(original) if private else []
+        text = mask_cards(reply.text)
         if private:  # no consent yet: a phone written now must not be stored anywhere
-            reply = replace(reply, text=mask_echoed_phones(reply.text, message.text))
-            message = _masked(message)
+            text = mask_echoed_phones(text, original.text)
+        reply = replace(reply, text=text)
         async with self.db.transaction() as session:
             if not await InboxRepository(session).mark_done(item.id):
                 raise AlreadyProcessed(item.id)
-            if private:
+            if message != original:
                 await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             messages = MessageRepository(session)
             stored = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
@@ -292,11 +308,14 @@ class ConversationEngine:
         await OutboxRepository(session).add(self.hooks.managers_channel, str(dialog.id),  # type: ignore[arg-type]
                                             note.to_payload())
 
-    async def _store_for_manager(self, item: InboxItem, message: InboundMessage, dialog: Dialog) -> None:
+    async def _store_for_manager(self, item: InboxItem, message: InboundMessage, dialog: Dialog, *,
+                                 rewritten: bool) -> None:
         assert item.id is not None and dialog.id is not None
         async with self.db.transaction() as session:
             if not await InboxRepository(session).mark_done(item.id):
                 return
+            if rewritten:
+                await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             await MessageRepository(session).add(dialog.id, Direction.IN, Author.CUSTOMER,
                                                  message.text, _inbound_meta(message), inbox_id=item.id)
             await self._notify_managers(session, dialog, "customer", _text_for_managers(message))
@@ -356,24 +375,32 @@ def _command(text: str) -> str | None:
     return match["name"].lower() if match else None
 
 
-def _consent_pending(dialog: Dialog) -> bool:
-    """Whether a lead form is open and still waiting for the customer's consent."""
+def _consented(dialog: Dialog) -> bool:
+    """Whether the customer has agreed to the processing text in this dialog."""
     lead = DialogState.from_json(dialog.state).lead
-    return lead is not None and not lead.completed and not lead.consent
+    return lead is not None and lead.consent
 
 
-def _masked(message: InboundMessage) -> InboundMessage:
-    """The message as stored before consent: phones masked, shared contacts and the raw update gone."""
+def _guarded(message: InboundMessage, *, consented: bool) -> InboundMessage:
+    """The message as the agent may see it and the store may keep it.
+
+    Card numbers are always masked. Without consent, phones and introduced names
+    are masked too, and shared contacts, recordings and the raw update are dropped.
+    """
+    if consented:
+        masked = mask_cards(message.text)
+        return message if masked == message.text else message.model_copy(update={"text": masked})
+    if not (message.raw or message.attachments) and redact(message.text) == message.text:
+        return message
     return message.model_copy(update={
-        "text": mask_phones(message.text), "raw": {},
+        "text": redact(message.text), "raw": {},
         "attachments": tuple(_masked_attachment(a) for a in message.attachments)})
 
 
 def _masked_attachment(attachment: Attachment) -> Attachment:
     transcript = attachment.transcript
     if transcript is not None:
-        transcript = transcript.model_copy(update={"text": mask_phones(transcript.text),
-                                                   "audio_file": None})
+        transcript = transcript.model_copy(update={"text": redact(transcript.text), "audio_file": None})
     return attachment.model_copy(update={"phone": None, "name": None, "transcript": transcript})
 
 

@@ -20,6 +20,7 @@ from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
 from bots.handoff import HandoffService
 from bots.leads import crm_dispatcher, lead_sink
+from bots.logs import install_redaction
 from bots.outbox import OutboxDispatcher
 from bots.voice import VoiceNotes, voice_pipeline
 from knowledge.index import KnowledgeIndex
@@ -49,6 +50,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         """Create the components (nothing starts yet)."""
+        install_redaction()  # however the product is started, its logs carry no personal data
         db = Database.from_url(settings.store.url.get_secret_value())
         index = assembly.knowledge_index(settings)
         roles = assembly.role_registry(settings)

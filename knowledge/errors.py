@@ -9,3 +9,7 @@ class KnowledgeError(Exception):
 
 class IndexUnavailable(KnowledgeError):
     """The index folder is missing, unreadable or built for another embedder."""
+
+
+class UnsafeFileName(KnowledgeError, ValueError):
+    """A knowledge file name or path that is refused; the message is Russian, for the admin."""

@@ -5,6 +5,10 @@ the lead card; the customer's further messages appear in it. A manager's
 message in the topic goes to the customer through the dialog's own channel;
 `/bot` returns the dialog to the agent, `/close` closes it.
 
+The forum lives in a foreign messenger: nothing personal is posted there.
+Phones, card numbers and names are masked in every post and the lead card
+shows only non-personal fields; managers see the rest in the console.
+
 Notifications arrive through the outbox (channel `telegram_managers`), so a
 handoff is retried until the forum has it — it never silently fails.
 """
@@ -18,12 +22,14 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.types import Message
 
+from agents.leadform import PERSONAL_FIELDS
 from agents.turn import DialogState
 from bots.channels.base import Channel, DeliveryError
 from bots.channels.ratelimit import RateLimiter
 from bots.channels.telegram_format import split_text
 from bots.handoff import HandoffError, HandoffService
 from bots.messages import OutboundMessage
+from knowledge.ru.sensitive import redact
 from store.db import Database
 from store.models import Dialog, DialogStatus
 from store.repositories import DialogRepository, MessageRepository
@@ -57,7 +63,8 @@ class TelegramManagersDesk(Channel):
             return
         thread = await self._topic(dialog)
         if message.meta.get("kind") == "customer":
-            await self._post(thread, f"{AUTHORS['customer']}: {html.escape(message.text)}")
+            text = redact(message.text, _personal_values(dialog))
+            await self._post(thread, f"{AUTHORS['customer']}: {html.escape(text)}")
         else:
             await self._post(thread, await self._card(dialog))
 
@@ -108,12 +115,15 @@ class TelegramManagersDesk(Channel):
                  f"{html.escape(REASONS.get(dialog.handoff_reason or '', dialog.handoff_reason or ''))}"]
         lead = DialogState.from_json(dialog.state).lead
         if lead and lead.fields:
-            card = "; ".join(f"{k}: {v}" for k, v in lead.fields.items() if v)
+            card = "; ".join(f"{k}: {'в консоли' if k in PERSONAL_FIELDS else v}"
+                             for k, v in lead.fields.items() if v)
             lines.append(f"<b>Заявка ({html.escape(lead.product)}):</b> {html.escape(card)}")
         lines.append("")
+        known = _personal_values(dialog)
         for m in messages:
             voice = "🎤 " if m.meta.get("voice_transcript") or m.meta.get("voice_error") else ""
-            lines.append(f"{AUTHORS.get(str(m.author), m.author)}: {voice}{html.escape(m.text[:600])}")
+            text = redact(m.text[:600], known)
+            lines.append(f"{AUTHORS.get(str(m.author), m.author)}: {voice}{html.escape(text)}")
         lines.append("\nОтветьте в этой теме — ответ уйдёт клиенту. /bot — вернуть боту, /close — закрыть.")
         return "\n".join(lines)
 
@@ -140,3 +150,9 @@ class TelegramManagersDesk(Channel):
                     if dialog.state.get("manager_thread") == thread:
                         return dialog
         return None
+
+
+def _personal_values(dialog: Dialog) -> list[str]:
+    """The lead's personal values (name, city...), masked wherever they appear in a post."""
+    lead = DialogState.from_json(dialog.state).lead
+    return [v for k, v in (lead.fields if lead else {}).items() if k in PERSONAL_FIELDS and v]

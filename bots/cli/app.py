@@ -10,8 +10,10 @@ from typing import Annotated
 import typer
 
 from bots.cli import agent, kb, leads, models, serve, users
-from bots.cli.common import CliState
+from bots.cli.common import CliState, store_failure
 from bots.config import ConfigError
+from bots.logs import install_redaction
+from store.errors import StoreError
 
 app = typer.Typer(
     name="sovetnik", no_args_is_help=True, add_completion=False,
@@ -36,8 +38,7 @@ def _root(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("bm25s", "chromadb", "httpx", "sentence_transformers", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()  # ids, never values, in every log line (--verbose too)
     ctx.obj = CliState(config)
 
 
@@ -48,3 +49,6 @@ def main() -> None:
     except ConfigError as exc:
         print(f"Ошибка настроек: {exc}", file=sys.stderr)
         sys.exit(2)
+    except StoreError as exc:  # a command that met the store without its own handler
+        code = store_failure(exc).exit_code
+        sys.exit(code)

@@ -43,6 +43,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def store_failure(exc: Exception) -> typer.Exit:
+    """The one-line message for a store that cannot be used (bad URL, unreachable, no folder)."""
+    reason = " ".join(str(exc).split())
+    return fail(f"Ошибка хранилища (store.url): {reason}. Проверьте store.url в настройках: адрес, "
+                "пароль, доступность сервера базы данных или папки файла SQLite.")
+
+
 def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """Objects of a JSONL file; a bad line stops with its number and what is wrong."""
     try:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bots.cli.common import fail, print_json, state
+from bots.cli.common import fail, print_json, state, store_failure
 from knowledge.ru.money import format_money
 from pipelines.leads.payload import deal_fields
 from store.audit import AuditRepository
@@ -50,7 +50,7 @@ def _with_db(ctx: typer.Context, work: Callable[[Database], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except StoreError as exc:
-        raise fail(f"Хранилище: {exc}") from None
+        raise store_failure(exc) from None
 
 
 # -- leads ----------------------------------------------------------------------------------

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 
-from bots.cli.common import fail, state
+from bots.cli.common import fail, state, store_failure
+from store.db import Database
+from store.errors import StoreError
+
+WS_MAX_BYTES = 128 * 1024
 
 
 def serve_cmd(ctx: typer.Context) -> None:
@@ -18,9 +24,24 @@ def serve_cmd(ctx: typer.Context) -> None:
     settings = state(ctx).settings
     try:
         runtime = Runtime.build(settings)
+        asyncio.run(_check_store(runtime.db))
     except RoleError as exc:
         raise fail(f"Ошибка в ролях: {exc}") from None
+    except StoreError as exc:
+        raise store_failure(exc) from None
     app = create_app(runtime)
     host, port = settings.server.host, settings.server.port
     typer.echo(f"Sovetnik: http://{host}:{port}/healthz")
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on")
+    # A web chat frame is at most a few dozen KB: a bigger one is refused before it is buffered.
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on", ws_max_size=WS_MAX_BYTES)
+
+
+async def _check_store(db: Database) -> None:
+    """Migrate before the server starts, so an unusable store is one clear line, not a traceback.
+
+    The pool is disposed again: the server's own event loop opens fresh connections.
+    """
+    try:
+        await db.migrate()
+    finally:
+        await db.dispose()

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from bots.cli.common import fail, state
+from bots.cli.common import fail, state, store_failure
+from store.errors import StoreError
 
 app = typer.Typer(no_args_is_help=True, help="Console accounts.")
 
@@ -28,6 +29,8 @@ def add_cmd(
         password = typer.prompt("Пароль", hide_input=True, confirmation_prompt=True)
     try:
         asyncio.run(_add(state(ctx).settings.store.url.get_secret_value(), name, role, password))
+    except StoreError as exc:
+        raise store_failure(exc) from None
     except ValueError as exc:
         raise fail(f"Не создан: {exc}") from None
     typer.echo(f"Создан пользователь {name} ({role}).")

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,13 +27,15 @@ from bots.web.audit import recent_events, record
 from bots.web.auth import csrf_ok
 from bots.web.guard import account, console, flash, page, posted, runtime_of
 from bots.web.templating import render
-from pipelines.ingest.loaders import READERS
+from knowledge.errors import UnsafeFileName
+from knowledge.files import resolve_inside
+from pipelines.ingest.errors import UnreadableFile
+from pipelines.ingest.loaders import READERS, parse
 from pipelines.ingest.run import IngestReport, ingest
 
 MAX_UPLOAD = 10 * 1024 * 1024
 MAX_TEXT = 500_000
 TEXT_TYPES = {".md", ".markdown", ".txt", ".html", ".htm"}
-_SAFE_PART = re.compile(r"^[\w][\w.\- ]{0,100}$", re.UNICODE)
 
 
 class _Knowledge:
@@ -44,24 +47,17 @@ class _Knowledge:
         self._lock = asyncio.Lock()
 
     def resolve(self, rel: str) -> Path:
-        """The file for a relative path; ValueError for anything outside the folder."""
-        parts = [p for p in rel.replace("\\", "/").split("/") if p]
-        if not parts or any(p.startswith(".") or not _SAFE_PART.match(p) for p in parts):
-            raise ValueError("Недопустимое имя файла: буквы, цифры, точка, дефис, подчёркивание.")
-        path = (self.root / Path(*parts)).resolve()
-        if self.root not in path.parents:
-            raise ValueError("Файл должен лежать внутри папки базы знаний.")
-        if path.suffix.lower() not in READERS:
-            raise ValueError("Поддерживаются .md, .txt, .html, .pdf, .docx.")
-        return path
+        """The file for a relative path; `UnsafeFileName` (a ValueError) for a bad name or a link."""
+        return resolve_inside(self.root, rel, READERS)
 
     def files(self) -> list[dict[str, Any]]:
-        """Every knowledge file with its size."""
+        """Every knowledge file with its size (links are not knowledge files: not listed)."""
         if not self.root.exists():
             return []
         return [{"path": p.relative_to(self.root).as_posix(), "size": p.stat().st_size,
                  "editable": p.suffix.lower() in TEXT_TYPES}
-                for p in sorted(self.root.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+                for p in sorted(self.root.rglob("*"))
+                if not p.is_symlink() and p.is_file() and not p.name.startswith(".")]
 
     async def reingest(self) -> IngestReport:
         """Bring the running index in line with the folder (only changed files)."""
@@ -138,6 +134,13 @@ async def role_edit(request: Request) -> Response:
     return render(request, "role_edit.html", page(request, user, **context), status_code=status)
 
 
+def _refused(request: Request, reason: str, status: int = 400) -> Response:
+    """The knowledge page again, with the reason in Russian and a 4xx status."""
+    return render(request, "knowledge.html",
+                  page(request, account(request), files=_knowledge(request).files(), flash=reason,
+                       flash_error=True), status_code=status)
+
+
 @console(admin=True)
 async def knowledge_list(request: Request) -> Response:
     """The knowledge files."""
@@ -156,17 +159,16 @@ async def knowledge_edit(request: Request) -> Response:
     try:
         path = knowledge.resolve(rel)
         if path.suffix.lower() not in TEXT_TYPES:
-            raise ValueError("Этот файл не текстовый: замените его загрузкой.")
-    except ValueError as exc:
-        flash(request, str(exc), error=True)
-        return RedirectResponse("/console/admin/knowledge", status_code=303)
+            raise UnsafeFileName("Этот файл не текстовый: замените его загрузкой.")
+    except UnsafeFileName as exc:
+        return _refused(request, str(exc))
     current = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
     if request.method == "GET":
         return render(request, "knowledge_edit.html", page(request, user, path=rel, text=current))
     text = form.get("text", "")[:MAX_TEXT].replace("\r\n", "\n")
     if not text.strip():
         flash(request, "Пустой файл не сохранён: удалите его, если он больше не нужен.", error=True)
-        return RedirectResponse(f"/console/admin/knowledge/edit?path={rel}", status_code=303)
+        return RedirectResponse(f"/console/admin/knowledge/edit?path={quote(rel)}", status_code=303)
     _write(path, text.encode("utf-8"))
     report = await knowledge.reingest()
     await record(runtime_of(request).db, user.name, "knowledge.save", rel,
@@ -179,22 +181,26 @@ async def knowledge_edit(request: Request) -> Response:
 async def knowledge_upload(request: Request) -> Response:
     """A new or replaced knowledge file, uploaded and re-ingested."""
     knowledge, user = _knowledge(request), account(request)
-    form = await request.form(max_files=1, max_part_size=MAX_UPLOAD)
-    if not csrf_ok(request, form.get("csrf")):
-        return Response("Форма устарела: обновите страницу.", status_code=403)
-    upload = form.get("file")
-    folder = str(form.get("folder") or "").strip("/ ")
-    try:
+    async with request.form(max_files=1, max_fields=10, max_part_size=MAX_UPLOAD) as form:
+        if not csrf_ok(request, form.get("csrf")):
+            return Response("Форма устарела: обновите страницу.", status_code=403)
+        upload = form.get("file")
+        folder = str(form.get("folder") or "").strip("/ ")
         if upload is None or isinstance(upload, str) or not upload.filename:
-            raise ValueError("Выберите файл.")
+            return _refused(request, "Выберите файл.")
         data = await upload.read(MAX_UPLOAD + 1)
-        if len(data) > MAX_UPLOAD:
-            raise ValueError("Файл больше 10 МБ.")
-        rel = f"{folder}/{Path(upload.filename).name}" if folder else Path(upload.filename).name
+        filename = Path(upload.filename).name
+    if len(data) > MAX_UPLOAD:
+        return _refused(request, "Файл больше 10 МБ.", 413)
+    rel = f"{folder}/{filename}" if folder else filename
+    try:
         path = knowledge.resolve(rel)
-    except ValueError as exc:
-        flash(request, str(exc), error=True)
-        return RedirectResponse("/console/admin/knowledge", status_code=303)
+        # Read (bounded, in a worker) before anything is written: a bomb never lands on disk.
+        await asyncio.to_thread(parse, path, data)
+    except UnsafeFileName as exc:
+        return _refused(request, str(exc))
+    except UnreadableFile as exc:
+        return _refused(request, f"Файл не принят: {exc.reason}.", 422)
     _write(path, data)
     report = await knowledge.reingest()
     await record(runtime_of(request).db, user.name, "knowledge.upload", rel, {"bytes": len(data)})
@@ -212,9 +218,8 @@ async def knowledge_delete(request: Request) -> Response:
     rel = form.get("path", "")
     try:
         path = knowledge.resolve(rel)
-    except ValueError as exc:
-        flash(request, str(exc), error=True)
-        return RedirectResponse("/console/admin/knowledge", status_code=303)
+    except UnsafeFileName as exc:
+        return _refused(request, str(exc))
     if path.exists():
         path.unlink()
     report = await knowledge.reingest()

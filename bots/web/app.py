@@ -18,8 +18,10 @@ from starlette.staticfiles import StaticFiles
 
 from bots.runtime import Runtime
 from bots.web import admin, console, contacts, dashboard, webchat
+from bots.web.admin import MAX_TEXT, MAX_UPLOAD
 from bots.web.auth import PasswordChecker, session_secret
 from bots.web.guard import ConsoleAuth
+from bots.web.limits import BodyLimit, BodyLimitMiddleware
 from bots.web.metrics import metrics_text
 from bots.web.middleware import OriginCheck, SecurityHeaders
 from bots.web.templating import STATIC_DIR
@@ -27,6 +29,16 @@ from bots.web.templating import STATIC_DIR
 log = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+#: Body limits per route; everything else gets `DEFAULT_BODY_BYTES`. Form fields of
+#: Cyrillic text are percent-encoded: up to 6 bytes per character.
+BODY_LIMITS = (
+    BodyLimit("/telegram/webhook", MAX_WEBHOOK_BYTES),
+    BodyLimit("/console/login", 16 * 1024),
+    BodyLimit("/console/admin/knowledge/upload", MAX_UPLOAD + 64 * 1024),
+    BodyLimit("/console/admin/knowledge/edit", MAX_TEXT * 6 + 64 * 1024),
+    BodyLimit("/console/admin/roles", MAX_TEXT * 6 + 64 * 1024),
+)
+DEFAULT_BODY_BYTES = 64 * 1024
 
 
 def create_app(runtime: Runtime) -> Starlette:
@@ -58,11 +70,11 @@ def create_app(runtime: Runtime) -> Starlette:
         channel = runtime.channels.get("telegram")
         if channel is None or runtime.settings.channels.telegram.mode != "webhook":
             return PlainTextResponse("not found", status_code=404)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BYTES:
-            return PlainTextResponse("too large", status_code=413)
-        status = await channel.handle_webhook(  # type: ignore[attr-defined]
-            body, request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
+        if not channel.secret_ok(secret):  # type: ignore[attr-defined]
+            return PlainTextResponse("rejected", status_code=401)  # before a byte of the body is read
+        body = await request.body()  # at most MAX_WEBHOOK_BYTES: BodyLimitMiddleware
+        status = await channel.handle_webhook(body, secret)  # type: ignore[attr-defined]
         return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
 
     routes: list[BaseRoute] = [
@@ -84,13 +96,14 @@ def create_app(runtime: Runtime) -> Starlette:
 
 
 def _middleware(runtime: Runtime) -> list[Middleware]:
-    """Outermost first: headers on every answer, foreign origins refused, then the session."""
+    """Outermost first: headers on every answer, body sizes, foreign origins refused, the session."""
     settings = runtime.settings
     server = settings.server
     key = server.secret_key.get_secret_value() if server.secret_key else None
     secret = session_secret(key, settings.path(Path("var")))
     return [
         Middleware(SecurityHeaders),
+        Middleware(BodyLimitMiddleware, limits=BODY_LIMITS, default_bytes=DEFAULT_BODY_BYTES),
         Middleware(OriginCheck, server=server),
         Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
                    max_age=12 * 3600, same_site=server.cookie_samesite, https_only=server.cookie_secure),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
-from collections import deque
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -16,26 +15,30 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from bots.channels.webchat import CHANNEL, WebchatChannel
 from bots.messages import InboundMessage
 from bots.runtime import Runtime
+from bots.web.auth import session_secret
+from bots.web.flood import TOO_MANY_TABS, ClientIds, FloodGuard
 from bots.web.guard import origin_allowed
 from bots.web.templating import render
-from store.repositories import DialogRepository, MessageRepository
+from store.repositories import DialogRepository, InboxRepository, MessageRepository
 
 COOKIE = "sovetnik_chat"
 MAX_TEXT = 4000
 MAX_ID = 64
-RATE_WINDOW_S = 60
-RATE_MAX = 30
 HISTORY = 50
 
 
 def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
     """The chat page at `/` and the socket at `/ws/chat`."""
     channel = runtime.channels.get(CHANNEL)
+    settings = runtime.settings
+    configured = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
+    ids = ClientIds(session_secret(configured, settings.path(Path("var"))))
+    guard = FloodGuard()
 
     async def page(request: Request) -> Response:
         response = render(request, "chat.html", {})
-        if not _valid_key(request.cookies.get(COOKIE)):
-            response.set_cookie(COOKIE, secrets.token_urlsafe(24), max_age=90 * 24 * 3600,
+        if not ids.valid(request.cookies.get(COOKIE)):  # the server names the client, never the client
+            response.set_cookie(COOKIE, ids.issue(secrets.token_urlsafe(24)), max_age=90 * 24 * 3600,
                                 httponly=True, samesite="lax",
                                 secure=runtime.settings.server.cookie_secure)
         return response
@@ -45,42 +48,50 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
         if not origin_allowed(runtime.settings.server, ws.headers):  # another site's page
             await ws.close(code=1008)
             return
-        if not isinstance(channel, WebchatChannel) or not _valid_key(key):
+        if not isinstance(channel, WebchatChannel) or key is None or not ids.valid(key):
             await ws.close(code=1008)
             return
-        assert key is not None
-        await ws.accept()
-        await channel.connect(key, ws)
+        ip = ws.client.host if ws.client else "-"
+        if not guard.open_socket(ip, key):
+            await ws.accept()
+            await ws.send_json({"type": "error", "text": TOO_MANY_TABS})
+            await ws.close(code=1008)
+            return
         try:
+            await ws.accept()
+            await channel.connect(key, ws)
             await ws.send_json({"type": "history", "messages": await _history(runtime, key)})
-            await _serve(runtime, ws, key)
+            await _serve(runtime, ws, key, guard, ip)
         except WebSocketDisconnect:
             pass
         finally:
+            guard.close_socket(ip, key)
             await channel.disconnect(key, ws)
 
     return [Route("/", page), WebSocketRoute("/ws/chat", socket)]
 
 
-async def _serve(runtime: Runtime, ws: WebSocket, key: str) -> None:
-    recent: deque[float] = deque()
+async def _serve(runtime: Runtime, ws: WebSocket, key: str, guard: FloodGuard, ip: str) -> None:
+    async def pending(keys: list[str]) -> int:
+        async with runtime.db.session() as session:
+            return await InboxRepository(session).pending_count(CHANNEL, keys)
+
     while True:
         raw = await ws.receive_text()
         frame, problem = _parse(raw)
         if problem:
             await ws.send_json({"type": "error", "text": problem})
             continue
-        now = time.monotonic()
-        while recent and now - recent[0] > RATE_WINDOW_S:
-            recent.popleft()
-        if len(recent) >= RATE_MAX:
-            await ws.send_json({"type": "error", "text": "Слишком много сообщений подряд. Подождите минуту."})
+        async with guard.lock(ip):
+            refusal = await guard.refusal(ip, key, pending)
+            if refusal is None:
+                inbound = InboundMessage(channel=CHANNEL, external_update_id=f"{key}:{frame['id']}",
+                                         external_message_id=frame["id"], dialog_key=key, user_ref=key,
+                                         text=frame["text"])
+                inbox_id = await runtime.engine.accept(inbound)
+        if refusal is not None:
+            await ws.send_json({"type": "error", "text": refusal, "id": frame["id"]})
             continue
-        recent.append(now)
-        inbound = InboundMessage(channel=CHANNEL, external_update_id=f"{key}:{frame['id']}",
-                                 external_message_id=frame["id"], dialog_key=key, user_ref=key,
-                                 text=frame["text"])
-        inbox_id = await runtime.engine.accept(inbound)
         await ws.send_json({"type": "ack", "id": frame["id"], "duplicate": inbox_id is None})
 
 
@@ -113,6 +124,3 @@ async def _history(runtime: Runtime, key: str) -> list[dict[str, Any]]:
     return [{"author": str(m.author), "text": m.text, "sources": m.meta.get("sources", []),
              "quick_replies": []} for m in messages]
 
-
-def _valid_key(key: str | None) -> bool:
-    return bool(key) and 16 <= len(key or "") <= 64 and all(c.isalnum() or c in "-_" for c in key or "")

@@ -14,8 +14,10 @@ from pathlib import Path
 import yaml
 from bs4 import BeautifulSoup
 
+from pipelines.ingest.bounds import check_docx, check_html
 from pipelines.ingest.document import Block, Document
 from pipelines.ingest.errors import UnreadableFile
+from pipelines.ingest.worker import parse_isolated
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -27,16 +29,29 @@ _SENTENCE_END = re.compile(r"[.!?…:;]$")
 
 def load(path: Path) -> Document:
     """Read one file by its extension; raise `UnreadableFile` with a reason otherwise."""
+    try:
+        with path.open("rb") as file:  # never more than the limit is read
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise UnreadableFile(path, f"не удалось прочитать: {exc.strerror}") from None
+    return parse(path, data)
+
+
+def parse(path: Path, data: bytes) -> Document:
+    """The Document in `data`, read by the reader of `path`'s extension.
+
+    Binary and markup formats are parsed in a bounded child process
+    (`pipelines.ingest.worker`); plain text is read here.
+    """
     reader = READERS.get(path.suffix.lower())
     if reader is None:
         raise UnreadableFile(path, f"формат {path.suffix or '(без расширения)'} не поддерживается")
-    data = path.read_bytes()
     if not data.strip():
         raise UnreadableFile(path, "файл пуст")
     if len(data) > MAX_FILE_BYTES:
         raise UnreadableFile(path, f"файл больше {MAX_FILE_BYTES // (1024 * 1024)} МБ")
     try:
-        doc = reader(data)
+        doc = parse_isolated(reader, data) if path.suffix.lower() in ISOLATED else reader(data)
     except UnreadableFile as exc:
         raise UnreadableFile(path, exc.reason) from None
     except Exception as exc:  # a broken PDF or DOCX raises anything; report, never stop the run
@@ -74,6 +89,7 @@ def read_text(data: bytes) -> Document:
 
 def read_html(data: bytes) -> Document:
     """HTML: page chrome elements are dropped, h1–h6 become headings."""
+    check_html(data)
     soup = BeautifulSoup(data, "lxml")
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
                      "iframe", "svg", "button", "template"]):
@@ -109,6 +125,7 @@ def read_docx(data: bytes) -> Document:
     """Word documents: paragraphs styled «Heading N» / «Заголовок N» become headings."""
     import docx
 
+    check_docx(data)
     lines: list[str] = []
     for para in docx.Document(io.BytesIO(data)).paragraphs:
         text = para.text.strip()
@@ -128,6 +145,9 @@ READERS: dict[str, Callable[[bytes], Document]] = {
     ".pdf": read_pdf,
     ".docx": read_docx,
 }
+
+#: Formats whose parsers run in a bounded child process (see `pipelines.ingest.worker`).
+ISOLATED = frozenset({".html", ".htm", ".pdf", ".docx"})
 
 _CHROME_ATTR = re.compile(
     r"cookie|banner|breadcrumb|navbar|menu|sidebar|footer|header|share|social|subscribe|advert|popup",

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from knowledge.errors import UnsafeFileName
+from knowledge.files import check_name, refuse_links
 from knowledge.index import KnowledgeIndex
 from knowledge.manifest import Manifest, SourceEntry
 from knowledge.types import Chunk
@@ -134,10 +136,14 @@ def _collect(paths: Sequence[Path], manifest: Manifest,
     for raw in paths:
         path = raw.expanduser().resolve()
         if path.is_dir():
-            for cand in _walk(path, report):
-                candidates.setdefault(cand.key, cand)
+            found = {cand.key: cand for cand in _walk(path, report)}
+            for key, cand in found.items():
+                candidates.setdefault(key, cand)
+            # Gone, or no longer acceptable (replaced by a link, renamed badly): out of the index.
             prefix = str(path) + "/"
-            missing += [k for k in manifest.sources if k.startswith(prefix) and not Path(k).exists()]
+            missing += [k for k in manifest.sources if k.startswith(prefix) and k not in found]
+        elif raw.expanduser().is_symlink():
+            report.skipped.append((str(raw), "символическая ссылка не принимается"))
         elif path.is_file():
             candidates.setdefault(str(path), _Candidate(str(path), path, path.name, ()))
         elif str(path) in manifest.sources:
@@ -148,12 +154,24 @@ def _collect(paths: Sequence[Path], manifest: Manifest,
 
 
 def _walk(root: Path, report: IngestReport) -> Iterator[_Candidate]:
+    """Acceptable knowledge files under `root`; links and bad names are reported, never read."""
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts) or not path.is_file():
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_symlink():
+            report.skipped.append((rel.as_posix(), "символическая ссылка не принимается"))
+            continue
+        if not path.is_file():
             continue
         if path.suffix.lower() not in READERS:
             report.skipped.append((rel.as_posix(), f"формат {path.suffix or '(нет)'} не поддерживается"))
+            continue
+        try:
+            check_name(rel.as_posix(), READERS)
+            refuse_links(root, path)
+        except UnsafeFileName as exc:
+            report.skipped.append((rel.as_posix(), str(exc)))
             continue
         tags = (rel.parts[0],) if len(rel.parts) > 1 else ()
         yield _Candidate(str(path), path, rel.as_posix(), tags)

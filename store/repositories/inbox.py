@@ -72,6 +72,14 @@ class InboxRepository:
         )
         return [(row.channel, row.dialog_key) for row in await self._session.execute(query)]
 
+    async def pending_count(self, channel: str, dialog_keys: list[str]) -> int:
+        """How many items of these dialogs still wait for an answer (a flood guard's queue length)."""
+        if not dialog_keys:
+            return 0
+        query = sa.select(sa.func.count()).select_from(InboxItem).where(
+            _PENDING, col(InboxItem.channel) == channel, col(InboxItem.dialog_key).in_(dialog_keys))
+        return int((await self._session.execute(query)).scalar_one())
+
     async def next_pending_for_dialog(self, channel: str, dialog_key: str) -> InboxItem | None:
         """The oldest pending item of one dialog: a dialog is answered one message at a time."""
         query = (

@@ -68,6 +68,7 @@
     } else if (frame.type === "ack") {
       unacked.delete(frame.id);
     } else if (frame.type === "error") {
+      if (frame.id) unacked.delete(frame.id);  // refused, not lost: the customer sees why
       setStatus(frame.text);
     }
   }
