@@ -34,8 +34,8 @@ from agents.leadform import DEFAULT_CONSENT, ConsentText, FormStep, LeadForm
 from agents.memory import recent, remember
 from agents.role_model import Role
 from agents.role_registry import RoleRegistry
-from agents.sentiment import SentimentClassifier
 from agents.routing import Router
+from agents.sentiment import SentimentClassifier
 from agents.turn import DialogState, Reply, TurnInput
 from knowledge.ru.lemmatizer import Lemmatizer
 
@@ -213,7 +213,8 @@ class Agent:
         step = LeadForm(owner.lead_form, self.lemmatizer, self.consent).step(lead, text)
         if step.handled:
             return self._form_reply(owner, step, state)
-        remember(state, text)
+        if lead.consent:  # before consent the message may hold a phone: kept nowhere
+            remember(state, text)
         answer = await self._answer(owner, text, turn, state, in_form=True)
         if answer.handoff:
             return answer

@@ -72,7 +72,7 @@ def mask_card_data(text: str) -> Masked:
 
     text = _DIGIT_RUN.sub(card, text)
     text = _sub(_CVV, text, CVV_MASK, "cvv", kinds)
-    if "card" in kinds or _EXPIRY_CUE.search(text) and cue:
+    if "card" in kinds or (_EXPIRY_CUE.search(text) and cue):
         text = _sub(_EXPIRY, text, EXPIRY_MASK, "expiry", kinds, keep_cue=False)
     text = _sub(_CODE, text, CODE_MASK, "code", kinds)
     return Masked(text, frozenset(kinds))

@@ -133,12 +133,21 @@ _WHY_DATA = re.compile(r"\b(?:зачем|для\s+чего|почему|куда
                        r"имя|согласи\w*)", re.IGNORECASE)
 
 
+_CONSENT_EXPLICIT = re.compile(r"\b(?:согласн\w*|даю\s+согласие|соглашаюсь)\b", re.IGNORECASE)
+
+
 def consent_answer(text: str) -> bool | None:
-    """True for agreement, False for refusal, None when the message says neither."""
+    """True for agreement, False for refusal, None when the message says neither.
+
+    In a question only an explicit «согласен» counts: «можно сразу продиктую номер?» is
+    not an agreement.
+    """
     if _NOT_AGAINST.search(text):
         return True
     if _CONSENT_NO.search(text):
         return False
+    if "?" in text:
+        return True if _CONSENT_EXPLICIT.search(text) else None
     if _CONSENT_YES.search(text):
         return True
     return None

@@ -145,9 +145,9 @@ class LeadForm:
             state.failures = 0
             slots = self._read(state, text)
             self._store(state, slots)
-            early = bool(state.offered_early) and not set(state.offered_early) & set(slots.values)
+            repeat = bool(state.offered_early) and not set(state.offered_early) & set(slots.values)
             state.offered_early = []
-            return self._ask_next(state, prefix=EARLY_DATA_TEXT if early else "")
+            return self._ask_next(state, prefix=EARLY_DATA_TEXT if repeat else "")
         if intents.asks_why_data(text):
             return FormStep(True, f"{WHY_DATA_TEXT}\n\n{CONSENT_QUESTION}", quick_replies=CONSENT_BUTTONS)
         early = len(state.offered_early)
@@ -156,7 +156,7 @@ class LeadForm:
         if intents.is_side_question(text):
             return FormStep(False, reminder=f"Вернёмся к заявке: {_lower_first(CONSENT_QUESTION)}",
                             quick_replies=CONSENT_BUTTONS)
-        if len(state.offered_early) > early or slots.phone_like and not kept:
+        if len(state.offered_early) > early or (slots.phone_like and not kept):
             return FormStep(True, "Чтобы записать ваши контактные данные, нужно согласие на обработку "
                             f"персональных данных — до него я их не сохраняю. {CONSENT_QUESTION}",
                             quick_replies=CONSENT_BUTTONS)
@@ -356,10 +356,10 @@ def display(name: str, value: str) -> str:
         return format_money(number, currency or "RUB")
     if name == "phone" and value.startswith("+"):
         try:
-            number = phonenumbers.parse(value, None)
+            parsed = phonenumbers.parse(value, None)
         except phonenumbers.NumberParseException:
             return value
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return value
 
 

@@ -53,7 +53,7 @@ class SentimentClassifier:
             return Sentiment("neutral", {})
         table = self._anchor_vectors()
         vector = self._embed([text])[0]
-        scores = {label: _top_mean(table[label] @ vector) for label in _LABELS}
+        scores: dict[str, float] = {label: _top_mean(table[label] @ vector) for label in _LABELS}
         label = max(_LABELS, key=lambda name: scores[name])
         calm = max(scores["neutral"], scores["positive"])
         if label == "negative" and scores["negative"] - calm < _NEGATIVE_MARGIN:

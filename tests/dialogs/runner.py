@@ -179,7 +179,8 @@ async def check_outcome(bench: ChatBench, case: Case) -> None:
     if "deal" in outcome:
         expected = outcome["deal"]
         if expected is None:
-            assert deals == [], f"{name}: no deal expected, got {[(d.product, d.amount_minor) for d in deals]}"
+            found = [(d.product, d.amount_minor) for d in deals]
+            assert deals == [], f"{name}: no deal expected, got {found}"
         else:
             assert len(deals) == 1, f"{name}: expected one deal, got {len(deals)}"
             deal, contact = deals[0], contacts[deals[0].contact_id]
