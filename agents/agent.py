@@ -21,6 +21,7 @@ manager in the deal store while the customer keeps talking to the bot.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from dataclasses import replace
@@ -92,7 +93,10 @@ class Agent:
         text = " ".join(turn.text.split())
         if not text:
             return Reply(EMPTY_TEXT, role.id, "rules", grounded=True, state=state)
-        mood = self.sentiment.classify(text).label if self.sentiment is not None else None
+        mood = None
+        if self.sentiment is not None:  # an embedding per message: CPU work, off the event loop
+            felt = await asyncio.to_thread(self.sentiment.classify, text, wait=False)
+            mood = felt.label if felt is not None else None
         reply = await self._decide(role, text, turn, state, negative=mood == "negative")
         return replace(reply, sentiment=mood)
 

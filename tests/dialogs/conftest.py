@@ -26,7 +26,9 @@ from tests.dialogs.runner import ChatBench
 @pytest.fixture(scope="session")
 def dialog_agent(demo_index: KnowledgeIndex, roles: RoleRegistry) -> Agent:  # noqa: F811
     """The agent as the embedded default runs it: offline answerer, sentiment, contacts from the base."""
-    return assembly.agent(Settings(base_dir=REPO_ROOT), demo_index, roles)
+    agent = assembly.agent(Settings(base_dir=REPO_ROOT), demo_index, roles)
+    assert agent.sentiment is not None and agent.sentiment.wait_ready(120), "sentiment warm-up"
+    return agent
 
 
 @pytest.fixture
