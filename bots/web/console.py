@@ -70,7 +70,8 @@ def routes(runtime: Runtime) -> list[Route]:
         if found is None:
             return Response("Диалог не найден", status_code=404)
         dialog, messages = found
-        return render(request, "dialog.html", page(request, user, **_dialog_context(dialog, messages, runtime)))
+        context = _dialog_context(dialog, messages, runtime)
+        return render(request, "dialog.html", page(request, user, **context))
 
     async def messages_api(request: Request) -> Response:
         user = await require(request, runtime)
@@ -151,7 +152,8 @@ async def _dialog(runtime: Runtime, dialog_id: int) -> tuple[Dialog, list[Messag
         return dialog, await MessageRepository(session).all_for_dialog(dialog_id)
 
 
-def _dialog_context(dialog: Dialog, messages: list[Message], runtime: Runtime | None = None) -> dict[str, Any]:
+def _dialog_context(dialog: Dialog, messages: list[Message],
+                    runtime: Runtime | None = None) -> dict[str, Any]:
     state = DialogState.from_json(dialog.state)
     roles = runtime.roles if runtime is not None else None
     # A handoff notice is not an answer: the summary shows what the agent actually said.

@@ -21,7 +21,8 @@ FIELDS = {"name": "Имя", "phone": "Телефон", "amount": "Сумма", "
           "comment": "Комментарий"}
 AUDIT_ACTIONS = {
     "role.save": "роль изменена", "knowledge.save": "документ базы знаний изменён",
-    "knowledge.upload": "документ загружен в базу знаний", "knowledge.delete": "документ удалён из базы знаний",
+    "knowledge.upload": "документ загружен в базу знаний",
+    "knowledge.delete": "документ удалён из базы знаний",
     "consent.given": "клиент дал согласие на обработку данных", "customer.erased": "данные клиента удалены",
     "deal.created": "создана сделка", "deal.updated": "сделка обновлена", "deal.erased": "сделка обезличена",
     "crm.retry": "повторная отправка в CRM",
