@@ -16,6 +16,7 @@ the dialog to a manager: the form never loops.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import phonenumbers
@@ -268,7 +269,8 @@ class LeadForm:
         state.completed = True
         state.failures = 0
         product = PRODUCT_NAMES.get(state.product, "обращение")
-        return FormStep(True, f"Спасибо! Заявка на {product} принята: {self.summary(state)}. "
+        summary = self.summary(state).rstrip(".")
+        return FormStep(True, f"Спасибо! Заявка на {product} принята: {summary}. "
                         "Менеджер свяжется с вами в рабочее время. А пока я на связи — "
                         "спрашивайте, если появятся вопросы.", completed=True)
 
@@ -363,10 +365,14 @@ def display(name: str, value: str) -> str:
     return value
 
 
+_SKIP = re.compile(
+    r"^\W*(?:нет|неа|пропуст\w*|пропуск|дальше|потом|позже|неважно|не\s+важно|-+|без\s+разницы|"
+    r"вс[её]\s+равно|любой|любая|(?:пока\s+)?не\s+знаю(?:\s+пока)?|(?:пока\s+)?не\s+решил\w*"
+    r"(?:\s+пока)?|не\s+скажу|не\s+хочу\s+говорить|затрудняюсь(?:\s+ответить)?)\W*$", re.IGNORECASE)
+
+
 def _is_skip(text: str) -> bool:
-    return text.strip(" .!").lower() in {"нет", "пропустить", "пропусти", "не знаю", "потом",
-                                         "неважно", "не важно", "-", "пока не знаю", "не решил",
-                                         "не решила", "не решили", "дальше", "пропуск"}
+    return bool(_SKIP.match(text))
 
 
 def _join(prefix: str, text: str) -> str:

@@ -41,7 +41,7 @@ _NOT_NAMES = frozenset({
 })
 _CORRECTION_TAIL = re.compile(
     r"(?:\bне\s+[^,;]+?[,;]?\s+а\s+|\b(?:правильн\w*|верн\w*|точнее|вернее|на\s+самом\s+деле|"
-    r"исправ\w*|замените\s+на|поменяйте\s+на)\s*[:—-]?\s*)(?P<tail>.+)$",
+    r"исправ\w*|замените\s+на|поменяйте\s+на)(?!\w)\s*[:—-]?\s*)(?P<tail>\w.*)$",
     re.IGNORECASE)
 _YEARS_FIRST = re.compile(r"\b(?P<unit>лет|года?|месяц\w*)\s+на\s+(?P<n>\S+)", re.IGNORECASE)
 _CITY_CUE = re.compile(r"\b(?:город\w*|г\.)\s*[:,-]?\s*(?P<city>[А-ЯЁа-яё-]+(?:\s+[А-ЯЁа-яё-]+)?)",
@@ -86,9 +86,12 @@ class SlotReader:
             found["amount"] = amount
         if "term" in wanted and (term := read_term(rest)):
             found["term"] = term
-        if "name" in wanted and (name := self.read_name(rest, asked=asking == "name")):
+        # A bare short answer counts as the asked name or city only when nothing else was
+        # read: «5 млн» is an amount, not a city.
+        bare = not found
+        if "name" in wanted and (name := self.read_name(rest, asked=bare and asking == "name")):
             found["name"] = name
-        if "city" in wanted and (city := self.read_city(rest, asked=asking == "city")):
+        if "city" in wanted and (city := self.read_city(rest, asked=bare and asking == "city")):
             found["city"] = city
         return found
 
