@@ -76,3 +76,14 @@ async def test_the_audit_log_reads_in_russian(bench: ChatBench) -> None:
     for event in events:
         assert not any(ch.isascii() and ch.isalpha() for ch in event["action"]), event
         assert "customer:" not in event["actor"]
+
+
+async def test_the_console_never_shows_a_card_number(bench: ChatBench, roles: RoleRegistry) -> None:
+    await bench.say("моя карта 4276 1234 5678 9012 срок 12/27 заблокируйте её срочно")
+    await bench.say("позовите менеджера")
+    html = await _page(bench, roles, bench.key)
+    runtime: Any = SimpleNamespace(roles=roles, db=bench.db)
+    queue = str(await _queue(runtime))
+    for shown in (html, queue):
+        assert "4276" not in shown and "9012" not in shown and "12/27" not in shown
+    assert "[номер карты скрыт]" in html
