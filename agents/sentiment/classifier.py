@@ -16,6 +16,7 @@ still apply), so no customer waits for the warm-up.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +29,12 @@ from agents.sentiment import anchors
 Label = Literal["negative", "neutral", "positive"]
 _TOP = 3
 _NEGATIVE_MARGIN = 0.005
+# A calm information question («страхуются ли …?») sits close to complaints in the embedding
+# space; without an emotional marker it needs a much clearer margin.
+_QUESTION_MARGIN = 0.03
+_QUESTION = re.compile(r"\?|^\s*(?:что|как|какой|какая|какие|сколько|где|когда|почему|можно\s+ли)\b|"
+                       r"\bли\b", re.IGNORECASE)
+_EMOTION = re.compile(r"!|\?\?|\b[А-ЯЁA-Z]{3,}\b")
 _LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
 # One OpenMP thread: the engine is fastest so on a shared machine (oversubscription costs 10x).
 _THREADS = 1
@@ -68,7 +75,9 @@ class SentimentClassifier:
         scores: dict[str, float] = {label: _top_mean(table[label] @ vector) for label in _LABELS}
         label = max(_LABELS, key=lambda name: scores[name])
         calm = max(scores["neutral"], scores["positive"])
-        if label == "negative" and scores["negative"] - calm < _NEGATIVE_MARGIN:
+        margin = _QUESTION_MARGIN if _QUESTION.search(text) and not _EMOTION.search(text) \
+            else _NEGATIVE_MARGIN
+        if label == "negative" and scores["negative"] - calm < margin:
             label = "neutral"
         return Sentiment(label, scores)
 
