@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
 from dataclasses import replace
 
 from agents import intents
@@ -31,7 +32,7 @@ from agents.answerers.base import Answer, Answerer
 from agents.bank_contacts import BankContacts
 from agents.card_data import masked_kinds
 from agents.errors import UnknownRole
-from agents.leadform import DEFAULT_CONSENT, ConsentText, FormStep, LeadForm
+from agents.leadform import DEFAULT_CONSENT, PRODUCT_NAMES, ConsentText, FormStep, LeadForm
 from agents.memory import recent, remember
 from agents.role_model import Role
 from agents.role_registry import RoleRegistry
@@ -219,7 +220,8 @@ class Agent:
             return self._form_reply(owner, step, state)
         if lead.consent:  # before consent the message may hold a phone: kept nowhere
             remember(state, text)
-        answer = await self._answer(owner, text, turn, state, in_form=True)
+        question = _with_topic(text, lead.product)
+        answer = await self._answer(owner, question, turn, state, in_form=True)
         if answer.handoff:
             return answer
         return replace(answer, followups=(step.reminder,),
@@ -262,3 +264,14 @@ class Agent:
         state.failed_answers = 0
         return Reply(text, role.id, "rules", grounded=grounded, handoff=True, handoff_reason=reason,
                      state=state, notes=(note,) if note else ())
+
+
+_PRONOUN = re.compile(r"\b(?:он|она|оно|его|её|ее|него|неё|нее|нему|ней|это|этот|эта)\b", re.IGNORECASE)
+_PRODUCT_WORD = re.compile(r"вклад|депозит|счёт|счет|кредит|ипотек|заём|займ", re.IGNORECASE)
+
+
+def _with_topic(text: str, product: str) -> str:
+    """«а он застрахован?» asked inside a deposit form is a question about the deposit."""
+    if _PRONOUN.search(text) and not _PRODUCT_WORD.search(text) and product in ("deposit", "loan"):
+        return f"{text} ({PRODUCT_NAMES[product]})"
+    return text
