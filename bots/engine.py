@@ -442,4 +442,7 @@ def _dialog_changes(reply: Reply) -> dict[str, object]:
                                   "summary": reply.state.summary, "status": DialogStatus.BOT}
     if reply.handoff:
         changes |= {"status": DialogStatus.WAITING, "handoff_reason": reply.handoff_reason}
+    elif reply.lead_completed is not None and "lead_completed" in reply.notes:
+        # The deal waits for a manager; the dialog stays with the bot, marked for the managers.
+        changes["handoff_reason"] = "lead"
     return changes
