@@ -90,3 +90,117 @@ _HOW_TO_COMPLAIN = re.compile(
 def asks_how_to_complain(text: str) -> bool:
     """«куда писать жалобу?» asks for the complaints channel; it is not itself a complaint."""
     return bool(_HOW_TO_COMPLAIN.search(text))
+
+
+# -- lead-form intents ------------------------------------------------------------------
+# Natural Russian, every gender and in a sentence: «да, можно», «согласна», «не хочу давать
+# данные», «а зачем вам мои данные? не согласна». Negations are read before agreement,
+# because «не согласна» contains «согласна» (and «не против» is a yes).
+
+_NOT_AGAINST = re.compile(r"\bне\s+(?:против|возражаю|возражаем)\b", re.IGNORECASE)
+_CONSENT_NO = re.compile(
+    r"\bне\s+(?:соглас\w*|соглаш\w*|соглашаюсь|хочу|хотим|дам|даю|даём|даем|буду|будем|готов\w*|"
+    r"разрешаю|надо|нужно|стоит)\b|\b(?:против|отказываюсь|отказ|нет|неа|ни\s+за\s+что)\b",
+    re.IGNORECASE)
+_CONSENT_YES = re.compile(
+    r"\b(?:да|даю|соглас[ен]\w*|согласие|соглаша\w*|ок(?:ей)?|ok|окей|хорошо|ладно|конечно|можно|давайте|"
+    r"разрешаю|подтверждаю|угу|ага|yes|валяйте|пожалуйста|не\s+против)\b",
+    re.IGNORECASE)
+_CANCEL = re.compile(
+    r"\b(?:отмен\w*|передумал\w*|раздумал\w*|стоп|хватит|отбой)\b"
+    r"|\bне\s+(?:надо|нужно|нужна|хочу|буду|будем)\s+(?:\w+\s+)?(?:заявк\w*|оформля\w*|оформить|"
+    r"ничего|больше)\b"
+    r"|\b(?:заявк\w*|оформление)\s+(?:не\s+)?(?:не\s+надо|не\s+нужн\w*|отмен\w*)"
+    r"|\bзабей\w*|^\s*(?:не\s+надо|не\s+нужно|уже\s+не\s+(?:надо|нужно))\W*$",
+    re.IGNORECASE)
+_CONFIRM_YES = re.compile(r"^\W*(?:да|верно|всё\s+верно|все\s+верно|правильно|всё\s+так|все\s+так|"
+                          r"подтверждаю|ок(?:ей)?|точно|отправляйте|отправить|угу|ага)\b"
+                          r"(?!.*\b(?:не\s+так|неправ|ошиб|исправ|не\s+то|не\s+верно))",
+                          re.IGNORECASE)
+_WRONG = re.compile(r"\b(?:неправильн\w*|неверн\w*|не\s+верн\w*|не\s+то[йт]?|не\s+так\w*|ошиб\w*|"
+                    r"исправ\w*|помен\w*|измен\w*|другой|другое|другая|опечат\w*)\b", re.IGNORECASE)
+_FIELD_WORDS: dict[str, re.Pattern[str]] = {
+    "name": re.compile(r"\b(?:имя|имени|фамили\w*|зовут)\b", re.IGNORECASE),
+    "phone": re.compile(r"\b(?:телефон\w*|номер\w*|тел)\b", re.IGNORECASE),
+    "amount": re.compile(r"\b(?:сумм\w*|деньг\w*)\b", re.IGNORECASE),
+    "term": re.compile(r"\b(?:срок\w*)\b", re.IGNORECASE),
+    "city": re.compile(r"\b(?:город\w*)\b", re.IGNORECASE),
+}
+_PRODUCT_LEAD = re.compile(
+    r"\b(?:хочу|хачу|хочю|хчу|хотим|хотела?\s+бы|хотелось\s+бы|нужен|нужна|нужно|надо|желаю|"
+    r"планирую|мечтаю\s+о|интересует\s+оформление|возьму|беру|оформите|оформи|оформляйте|откройте|открой|дайте|"
+    r"хочу\s+оформить|можно\s+оформить|оформить|взять|открыть|получить|оформлю|открою)"
+    r"\s+(?:\w+\s+){0,3}?"
+    r"(?:кредит\w*|ипотек\w*|заём|займ\w*|рефинансир\w*|вклад\w*|депозит\w*|накопительн\w+\s+сч[её]т\w*)",
+    re.IGNORECASE)
+_INFO_QUESTION = re.compile(r"\?|\b(?:узна\w*|расскаж\w*|подробн\w*|информац\w*|про|ли|"
+                            r"какой|какая|какие|какую|сколько|как|почему|зачем|где|когда|"
+                            r"условия|ставк\w*|платеж\w*|платёж\w*|процент\w*|посчита\w*|рассчита\w*)\b",
+                            re.IGNORECASE)
+_SIDE_QUESTION = re.compile(r"\?|^\s*(?:подождите|погодите|стоп,|секунду|минуту|а\s+(?:что|как|"
+                            r"какой|какая|какие|сколько|если|можно|он|она|это|где|когда|почему|зачем|"
+                            r"правда))\b", re.IGNORECASE)
+_QUESTION_START = re.compile(r"^\s*(?:что|как|какой|какая|какие|каких|сколько|где|когда|почему|зачем|"
+                             r"можно\s+ли|есть\s+ли|нужн\w+\s+ли)\b", re.IGNORECASE)
+_WHY_DATA = re.compile(r"\b(?:зачем|для\s+чего|почему|куда)\b.*\b(?:данн\w*|телефон\w*|номер\w*|"
+                       r"имя|согласи\w*)", re.IGNORECASE)
+
+
+_CONSENT_EXPLICIT = re.compile(r"\b(?:соглас[ен]\w*|даю\s+согласие|соглашаюсь)\b", re.IGNORECASE)
+
+
+def consent_answer(text: str) -> bool | None:
+    """True for agreement, False for refusal, None when the message says neither.
+
+    In a question only an explicit «согласен» counts: «можно сразу продиктую номер?» is
+    not an agreement.
+    """
+    if _NOT_AGAINST.search(text):
+        return True
+    if _CONSENT_NO.search(text):
+        return False
+    if "?" in text:
+        return True if _CONSENT_EXPLICIT.search(text) else None
+    if _CONSENT_YES.search(text):
+        return True
+    return None
+
+
+def wants_to_cancel(text: str) -> bool:
+    """«отмена», «передумала», «ладно, не надо заявку»."""
+    return bool(_CANCEL.search(text))
+
+
+def confirms(text: str) -> bool:
+    """«да, всё верно» to the summary of a form (and no sign of a correction)."""
+    return bool(_CONFIRM_YES.search(text))
+
+
+def says_wrong(text: str) -> bool:
+    """The customer says something is wrong: «неправильно», «имя не то», «исправьте»."""
+    return bool(_WRONG.search(text))
+
+
+def fields_mentioned(text: str, fields: set[str]) -> list[str]:
+    """The form fields a message names («номер», «имя», «сумма»), in form order."""
+    return [name for name, pattern in _FIELD_WORDS.items() if name in fields and pattern.search(text)]
+
+
+def wants_product(text: str) -> bool:
+    """«хочу кредит 2 млн», «оформите ипотеку», «нужен вклад» — an application, not a question.
+
+    «нужен кредит 500к на 3 года, какой платёж?» is a question (the calculator answers it).
+    """
+    return bool(_PRODUCT_LEAD.search(text)) and not _INFO_QUESTION.search(text)
+
+
+def is_side_question(text: str) -> bool:
+    """A question asked while a form waits for a field: «подождите, а он застрахован?»."""
+    if _SIDE_QUESTION.search(text):
+        return True
+    return bool(_QUESTION_START.search(text)) and len(text.split()) >= 3  # «как получится» is an answer
+
+
+def asks_why_data(text: str) -> bool:
+    """«а зачем вам мои данные?»."""
+    return bool(_WHY_DATA.search(text))

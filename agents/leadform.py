@@ -1,21 +1,33 @@
-"""Filling a role's lead form across turns: consent first, then field by field.
+"""Filling a role's lead form across turns: consent first, then every field from any message.
 
 The same rules run with or without an LLM, so an application never depends on
-a model behaving. Personal data (name, phone, city) is read only after the
-customer has agreed to the processing text; amounts and terms are not
-personal and may be taken from the very message that starts the form.
+a model behaving. While the form is open, every message is read for every
+field (`agents.slots`), in any order and several at once; a value that differs
+from a stored one is a correction, whatever the form asked last. Personal data
+(name, phone, city) is read only after the customer has agreed to the
+processing text: what they wrote before is not stored and is asked again.
+Amounts and terms are not personal and are taken from any message.
+
+Before the deal is stored the customer sees every field and may correct any
+of them. A failed reading is re-asked differently once, then offered with
+buttons (skip, a manager, cancel); a third failure of a required field hands
+the dialog to a manager: the form never loops.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
+import phonenumbers
+
+from agents import intents
+from agents.role_model import LeadField
+from agents.role_model import LeadForm as FormSpec
+from agents.slots import SlotReader, Slots
 from agents.turn import LeadState
 from knowledge.ru.lemmatizer import Lemmatizer
 from knowledge.ru.money import format_money
-from knowledge.ru.quantities import find_phone, parse_amount, parse_term
 
 CONSENT_VERSION = "2026-11-01"
 CONSENT_TEXT = (
@@ -24,6 +36,23 @@ CONSENT_TEXT = (
     "заявки. Согласие можно отозвать в любой момент командой /forget."
 )
 PERSONAL_FIELDS = frozenset({"name", "phone", "city"})
+CONSENT_BUTTONS = ("Даю согласие", "Не даю согласия")
+CONFIRM_BUTTONS = ("Да, всё верно", "Исправить")
+SKIP = "Пропустить"
+MANAGER = "Позвать менеджера"
+CANCEL = "Отменить заявку"
+CONSENT_QUESTION = "Вы согласны на обработку персональных данных?"
+CANCELLED_TEXT = ("Хорошо, заявка отменена, данные из неё не сохранены. Если передумаете — просто "
+                  "напишите, и я помогу оформить её снова. А пока с удовольствием отвечу на вопросы.")
+DECLINED_TEXT = ("Понимаю. Без согласия мы не можем принять заявку, и ваши данные не сохраняются. "
+                 "Я с удовольствием отвечу на ваши вопросы, а оставить заявку можно в любой момент.")
+WHY_DATA_TEXT = ("Имя и телефон нужны только для этой заявки: по ним менеджер банка свяжется с вами, "
+                 "чтобы обсудить условия. Без вашего согласия мы их не записываем, а отозвать "
+                 "согласие можно в любой момент командой /forget.")
+EARLY_DATA_TEXT = ("Спасибо! Личные данные, которые вы написали до согласия, не сохранены — "
+                   "повторите их, пожалуйста.")
+HANDOFF_TEXT = ("Похоже, мне не удаётся разобрать ответ. Передаю заявку менеджеру — он поможет "
+                "закончить её здесь же, в этом чате.")
 
 
 @dataclass(frozen=True)
@@ -37,22 +66,14 @@ class ConsentText:
 DEFAULT_CONSENT = ConsentText(CONSENT_TEXT, CONSENT_VERSION)
 PRODUCT_NAMES = {"deposit": "вклад", "loan": "кредит", "other": "обращение"}
 
-_YES = re.compile(r"^\s*(?:да|ага|ок(?:ей)?|хорошо|конечно|согласен|согласна|согласны|"
-                  r"даю\s+согласие|подтверждаю|я\s+согласен|я\s+согласна)\b", re.IGNORECASE)
-_NO = re.compile(r"^\s*(?:нет|не\s+согласен|не\s+согласна|не\s+хочу|отказываюсь|отмена)\b",
-                 re.IGNORECASE)
-_SKIP = re.compile(r"^\s*(?:нет|пропустить|пропусти|не\s+знаю|потом|неважно|-)\s*[.!]?\s*$",
-                   re.IGNORECASE)
-_NAME_INTRO = re.compile(r"^\s*(?:меня\s+зовут|я\s*[-—]?|это|зовут)\s+", re.IGNORECASE)
-_NAME_WORD = re.compile(r"^[А-ЯЁA-Z][а-яёa-z]+(?:-[А-ЯЁA-Z][а-яёa-z]+)?$")
-
 
 @dataclass(frozen=True)
 class FormStep:
     """What the form did with a message.
 
-    `handled` is False when the message was not an answer to the form (a new
-    question): the agent answers it and repeats `reminder`.
+    `handled` is False when the message was not for the form (a side
+    question): the agent answers it and then sends `reminder` on its own.
+    `handoff` is set when the form gives up and a manager should finish it.
     """
 
     handled: bool
@@ -62,129 +83,301 @@ class FormStep:
     reminder: str = ""
     quick_replies: tuple[str, ...] = ()
     request_phone: bool = False
+    handoff: bool = False
 
 
 class LeadForm:
     """Drives one role's lead form (`role.lead_form`) over a dialog's `LeadState`."""
 
-    def __init__(self, form: Any, lemmatizer: Lemmatizer,
+    def __init__(self, form: FormSpec, lemmatizer: Lemmatizer,
                  consent: ConsentText = DEFAULT_CONSENT) -> None:
         self.form = form
-        self._lem = lemmatizer
         self.consent = consent
+        self._reader = SlotReader(lemmatizer)
+        self._names = [f.name for f in form.fields]
+
+    # -- entry points ---------------------------------------------------------------
 
     def start(self, trigger_text: str) -> tuple[LeadState, FormStep]:
-        """Open the form; pre-fill non-personal fields found in the trigger message."""
+        """Open the form; keep the non-personal fields found in the trigger message."""
         state = LeadState(product=self.form.product)
-        for name, value in self._non_personal_values(trigger_text).items():
-            state.fields[name] = value
-        if self.form.consent_required:
+        if not self.form.consent_required:
+            state.consent = True
+        slots = self._read(state, trigger_text)
+        self._store(state, slots)
+        if not state.consent:
             state.asking = "consent"
-            return state, FormStep(True, self.consent.text + "\n\nВы согласны?",
-                                   quick_replies=("Согласен", "Не согласен"))
+            return state, FormStep(True, self.consent.text + "\n\n" + CONSENT_QUESTION,
+                                   quick_replies=CONSENT_BUTTONS)
         return state, self._ask_next(state)
 
     def step(self, state: LeadState, text: str) -> FormStep:
-        """Take the customer's answer to the current question."""
+        """Take the customer's next message while the form is open."""
+        if intents.wants_to_cancel(text):
+            return FormStep(True, CANCELLED_TEXT, cancelled=True)
         if state.asking == "consent":
             return self._consent(state, text)
-        field = self._field(state.asking)
-        if field is None:
-            return self._ask_next(state)
-        if not field.required and _SKIP.match(text):
-            state.fields[field.name] = ""
-            return self._ask_next(state)
-        value = self.read(field.name, text)
-        if value is None:
-            if "?" in text:
-                return FormStep(False, reminder=field.ask)
-            return FormStep(True, _RETRY.get(field.name, "Не удалось разобрать ответ. ") + field.ask)
-        state.fields[field.name] = value
-        return self._ask_next(state)
+        if state.asking in ("confirm", "which_field"):
+            return self._review(state, text)
+        return self._fill(state, text)
 
-    def read(self, name: str, text: str) -> str | None:
-        """A field's value from a message, normalised, or None when it does not parse."""
-        if name == "phone":
-            return find_phone(text)
-        if name == "amount":
-            money = parse_amount(text)
-            return f"{money.value} {money.currency}" if money and money.value > 0 else None
-        if name == "term":
-            term = parse_term(text)
-            return f"{term.in_months()} мес." if term and term.in_months() > 0 else None
-        if name == "name":
-            return self._name(text)
-        if name == "city":
-            words = [w for w in re.findall(r"[А-ЯЁа-яё-]+", text) if len(w) > 1]
-            return " ".join(words[:3]).title() if 0 < len(words) <= 3 else None
-        cleaned = " ".join(text.split())
-        return cleaned[:500] or None
+    def reads(self, state: LeadState, text: str) -> bool:
+        """Whether `text` carries a value for any field of the form."""
+        return bool(self._read(state, text).values)
 
-    def summary(self, state: LeadState) -> str:
+    def summary(self, state: LeadState, sep: str = "; ") -> str:
         """The collected form in words, for the customer's confirmation."""
         parts = []
         for field in self.form.fields:
             value = state.fields.get(field.name)
             if value:
-                parts.append(f"{field.label}: {_display(field.name, value)}")
-        return "; ".join(parts)
+                parts.append(f"{field.label}: {display(field.name, value)}")
+        return sep.join(parts)
+
+    # -- consent ---------------------------------------------------------------------
 
     def _consent(self, state: LeadState, text: str) -> FormStep:
-        if _NO.match(text):
-            return FormStep(True, "Понимаю. Без согласия мы не можем принять заявку, но я с "
-                            "удовольствием отвечу на ваши вопросы.", cancelled=True)
-        if _YES.match(text):
+        answer = intents.consent_answer(text)
+        if answer is False:
+            return FormStep(True, DECLINED_TEXT, cancelled=True)
+        if answer is True:
             state.consent = True
             state.consent_version = self.consent.version
-            return self._ask_next(state)
-        if "?" in text:
-            return FormStep(False, reminder="Вы согласны на обработку персональных данных?",
-                            quick_replies=("Согласен", "Не согласен"))
-        return FormStep(True, "Пожалуйста, ответьте «согласен» или «не согласен».",
-                        quick_replies=("Согласен", "Не согласен"))
+            state.failures = 0
+            slots = self._read(state, text)
+            self._store(state, slots)
+            repeat = bool(state.offered_early) and not set(state.offered_early) & set(slots.values)
+            state.offered_early = []
+            return self._ask_next(state, prefix=EARLY_DATA_TEXT if repeat else "")
+        if intents.asks_why_data(text):
+            return FormStep(True, f"{WHY_DATA_TEXT}\n\n{CONSENT_QUESTION}", quick_replies=CONSENT_BUTTONS)
+        early = len(state.offered_early)
+        slots = self._read(state, text)
+        kept = self._store(state, slots)
+        if intents.is_side_question(text):
+            return FormStep(False, reminder=f"Вернёмся к заявке: {_lower_first(CONSENT_QUESTION)}",
+                            quick_replies=CONSENT_BUTTONS)
+        if len(state.offered_early) > early or (slots.phone_like and not kept):
+            return FormStep(True, "Чтобы записать ваши контактные данные, нужно согласие на обработку "
+                            f"персональных данных — до него я их не сохраняю. {CONSENT_QUESTION}",
+                            quick_replies=CONSENT_BUTTONS)
+        if kept:
+            return FormStep(True, f"Записано: {self._listed(state, kept)}. Чтобы продолжить, нужно "
+                            f"ваше согласие. {CONSENT_QUESTION}", quick_replies=CONSENT_BUTTONS)
+        state.failures += 1
+        if state.failures >= 2:
+            return FormStep(True, "Без согласия я не могу записать имя и телефон. Нажмите "
+                            "«Даю согласие» или «Не даю согласия» — или позовите менеджера.",
+                            quick_replies=(*CONSENT_BUTTONS, MANAGER))
+        return FormStep(True, "Ответьте, пожалуйста, согласны ли вы на обработку персональных "
+                        "данных: «да» или «нет».", quick_replies=CONSENT_BUTTONS)
 
-    def _ask_next(self, state: LeadState) -> FormStep:
+    # -- fields ----------------------------------------------------------------------
+
+    def _fill(self, state: LeadState, text: str) -> FormStep:
+        field = self._field(state.asking)
+        slots = self._read(state, text)
+        before = dict(state.fields)
+        kept = self._store(state, slots)
+        corrected = [n for n in kept if before.get(n)]
+        wrong = self._said_wrong(state, text, kept)
+        if wrong:
+            return self._ask_again(state, wrong)
+        if not kept and field is not None and not field.required and _is_skip(text):
+            state.fields[field.name] = ""
+            kept = [field.name]
+        if kept:
+            state.failures = 0
+            step = self._ask_next(state, prefix=self._corrected_note(state, corrected))
+            if "?" in text:  # «а под какой процент на 3 года?»: keep the term, answer the question
+                return replace(step, handled=False, text="",
+                               reminder=f"Вернёмся к заявке: {_lower_first(step.text)}")
+            return step
+        if field is None:
+            return self._ask_next(state)
+        if intents.is_side_question(text):
+            return FormStep(False, reminder=f"Вернёмся к заявке: {_lower_first(field.ask)}",
+                            quick_replies=self._buttons(field), request_phone=field.name == "phone")
+        return self._retry(state, field)
+
+    def _retry(self, state: LeadState, field: LeadField) -> FormStep:
+        """A failed reading: say so once, offer a way out the second time, never a third re-ask."""
+        state.failures += 1
+        if state.failures == 1:
+            return FormStep(True, f"{_RETRY.get(field.name, 'Не удалось разобрать ответ.')} "
+                            f"{field.ask} {_EXAMPLE.get(field.name, '')}".strip(),
+                            quick_replies=self._buttons(field), request_phone=field.name == "phone")
+        if state.failures == 2:
+            way_out = "пропустить этот вопрос, " if not field.required else ""
+            return FormStep(True, f"Похоже, я неправильно понимаю ответ. {field.ask} Можно также "
+                            f"{way_out}позвать менеджера или отменить заявку.",
+                            quick_replies=(*self._buttons(field), MANAGER, CANCEL),
+                            request_phone=field.name == "phone")
+        state.failures = 0
+        if not field.required:
+            state.fields[field.name] = ""
+            return self._ask_next(state, prefix="Пропустим этот вопрос.")
+        return FormStep(True, HANDOFF_TEXT, handoff=True)
+
+    def _ask_next(self, state: LeadState, prefix: str = "") -> FormStep:
         for field in self.form.fields:
             if field.name not in state.fields:
                 state.asking = field.name
-                return FormStep(True, field.ask, quick_replies=() if field.required else ("Пропустить",),
+                return FormStep(True, _join(prefix, field.ask), quick_replies=self._buttons(field),
                                 request_phone=field.name == "phone")
+        state.asking = "confirm"
+        lines = self.summary(state, sep="\n")
+        return FormStep(True, _join(prefix, f"Проверьте, пожалуйста, заявку:\n{lines}\n\nВсё верно? "
+                                    "Если что-то не так, напишите, что исправить."),
+                        quick_replies=CONFIRM_BUTTONS)
+
+    # -- review and corrections -------------------------------------------------------
+
+    def _review(self, state: LeadState, text: str) -> FormStep:
+        slots = self._read(state, text)
+        before = dict(state.fields)
+        kept = self._store(state, slots)
+        if kept:
+            state.failures = 0
+            corrected = [n for n in kept if before.get(n)]
+            return self._ask_next(state, prefix=self._corrected_note(state, corrected))
+        wrong = self._said_wrong(state, text, kept) or self._named_fields(text)
+        if wrong:
+            return self._ask_again(state, wrong)
+        if state.asking == "confirm" and intents.confirms(text):
+            return self._complete(state)
+        if state.asking == "confirm" and (intents.says_wrong(text) or intents.consent_answer(text) is False):
+            state.asking = "which_field"
+            return FormStep(True, "Что нужно исправить?",
+                            quick_replies=tuple(f.label for f in self.form.fields))
+        if intents.is_side_question(text):
+            return FormStep(False, reminder="Вернёмся к заявке: всё ли в ней верно?",
+                            quick_replies=CONFIRM_BUTTONS)
+        state.failures += 1
+        if state.failures >= 3:
+            state.failures = 0
+            return FormStep(True, HANDOFF_TEXT, handoff=True)
+        if state.failures == 2:
+            return FormStep(True, "Нажмите «Да, всё верно», чтобы отправить заявку, или назовите поле, "
+                            "которое нужно исправить. Можно также позвать менеджера.",
+                            quick_replies=(*CONFIRM_BUTTONS, MANAGER))
+        return FormStep(True, "Если всё верно, ответьте «да». Если нет — напишите, что исправить, "
+                        "например: «телефон +7 912 345-67-89».", quick_replies=CONFIRM_BUTTONS)
+
+    def _complete(self, state: LeadState) -> FormStep:
         state.asking = None
         state.completed = True
+        state.failures = 0
         product = PRODUCT_NAMES.get(state.product, "обращение")
-        return FormStep(True, f"Спасибо! Заявка на {product} принята: {self.summary(state)}. "
-                        "Менеджер свяжется с вами в рабочее время.", completed=True)
+        summary = self.summary(state).rstrip(".")
+        return FormStep(True, f"Спасибо! Заявка на {product} принята: {summary}. "
+                        "Менеджер свяжется с вами в рабочее время. А пока я на связи — "
+                        "спрашивайте, если появятся вопросы.", completed=True)
 
-    def _field(self, name: str | None) -> Any:
+    def _said_wrong(self, state: LeadState, text: str, kept: list[str]) -> list[str]:
+        """Fields the customer calls wrong without giving a new value («имя не то»)."""
+        if not intents.says_wrong(text):
+            return []
+        named = intents.fields_mentioned(text, set(self._names))
+        return [n for n in named if n not in kept and self._may_read(state, n)]
+
+    def _named_fields(self, text: str) -> list[str]:
+        """A field picked by its label («Телефон», a button) while choosing what to fix."""
+        lowered = text.strip(" .!").lower()
+        by_label = [f.name for f in self.form.fields if f.label.lower() == lowered]
+        return by_label or intents.fields_mentioned(text, set(self._names))
+
+    def _ask_again(self, state: LeadState, names: list[str]) -> FormStep:
+        for name in names:
+            state.fields.pop(name, None)
+        state.failures = 0
+        field = self._field(names[0])
+        assert field is not None
+        state.asking = field.name
+        return FormStep(True, f"Хорошо, исправим. {field.ask}", quick_replies=self._buttons(field),
+                        request_phone=field.name == "phone")
+
+    def _corrected_note(self, state: LeadState, names: list[str]) -> str:
+        if not names:
+            return ""
+        return f"Исправлено: {self._listed(state, names)}."
+
+    # -- reading and storing -----------------------------------------------------------
+
+    def _read(self, state: LeadState, text: str) -> Slots:
+        asking = state.asking if state.asking in self._names else None
+        return self._reader.read(text, self._names, asking=asking)
+
+    def _store(self, state: LeadState, slots: Slots) -> list[str]:
+        """Put the values the form may take now into the state; the names that changed."""
+        changed: list[str] = []
+        for name, value in slots.values.items():
+            if not self._may_read(state, name):
+                if name not in state.offered_early:
+                    state.offered_early.append(name)
+                continue
+            if state.fields.get(name) != value:
+                state.fields[name] = value
+                changed.append(name)
+        return changed
+
+    def _may_read(self, state: LeadState, name: str) -> bool:
+        return state.consent or name not in PERSONAL_FIELDS
+
+    def _field(self, name: str | None) -> LeadField | None:
         return next((f for f in self.form.fields if f.name == name), None)
 
-    def _non_personal_values(self, text: str) -> dict[str, str]:
-        names = {f.name for f in self.form.fields}
-        values = {n: self.read(n, text) for n in ("amount", "term") if n in names}
-        return {k: v for k, v in values.items() if v}
+    def _listed(self, state: LeadState, names: list[str]) -> str:
+        labels = {f.name: f.label for f in self.form.fields}
+        return ", ".join(f"{labels[n].lower()} — {display(n, state.fields[n])}" for n in names)
 
-    def _name(self, text: str) -> str | None:
-        stripped = _NAME_INTRO.sub("", text.strip()).strip(" .!,")
-        words = stripped.split()
-        if not 0 < len(words) <= 3 or any(not w.replace("-", "").isalpha() for w in words):
-            return None
-        morph = self._lem._morph
-        tagged = any({"Name", "Surn", "Patr"} & set(morph.parse(w)[0].tag.grammemes) for w in words)
-        if tagged or all(_NAME_WORD.match(w) for w in words):
-            return " ".join(w[:1].upper() + w[1:] for w in words)
-        return None
+    def _buttons(self, field: LeadField) -> tuple[str, ...]:
+        return () if field.required else (SKIP,)
 
 
 _RETRY = {
-    "phone": "Не получилось распознать номер телефона. ",
-    "amount": "Не получилось распознать сумму. ",
-    "term": "Не получилось распознать срок. ",
-    "name": "Не получилось распознать имя. ",
+    "phone": "Не получилось распознать номер телефона.",
+    "amount": "Не получилось распознать сумму.",
+    "term": "Не получилось распознать срок.",
+    "name": "Не получилось распознать имя.",
+    "city": "Не получилось распознать город.",
+}
+_EXAMPLE = {
+    "phone": "Например: +7 912 345-67-89.",
+    "amount": "Например: «300 тысяч» или «1,5 млн».",
+    "term": "Например: «на 2 года» или «18 месяцев».",
+    "name": "Например: «Анна» или «Иван Петров».",
+    "city": "Например: «Верхнегорск».",
 }
 
 
-def _display(name: str, value: str) -> str:
+def display(name: str, value: str) -> str:
+    """A stored field value as a person reads it (money with spaces, a phone with groups)."""
     if name == "amount":
         number, _, currency = value.partition(" ")
         return format_money(number, currency or "RUB")
+    if name == "phone" and value.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            return value
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     return value
+
+
+_SKIP = re.compile(
+    r"^\W*(?:нет|неа|пропуст\w*|пропуск|дальше|потом|позже|неважно|не\s+важно|-+|без\s+разницы|"
+    r"вс[её]\s+равно|любой|любая|(?:пока\s+)?не\s+знаю(?:\s+пока)?|(?:пока\s+)?не\s+решил\w*"
+    r"(?:\s+пока)?|не\s+скажу|не\s+хочу\s+говорить|затрудняюсь(?:\s+ответить)?)\W*$", re.IGNORECASE)
+
+
+def _is_skip(text: str) -> bool:
+    return bool(_SKIP.match(text))
+
+
+def _join(prefix: str, text: str) -> str:
+    return f"{prefix} {text}" if prefix else text
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

@@ -8,7 +8,7 @@ topic words («а на какой срок?») stays where it is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from knowledge.ru.lemmatizer import Lemmatizer
 
@@ -20,13 +20,13 @@ class Router:
         self._lem = lemmatizer
         self._cache: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
 
-    def scores(self, text: str, roles: dict[str, Sequence[str]]) -> dict[str, int]:
+    def scores(self, text: str, roles: Mapping[str, Sequence[str]]) -> dict[str, int]:
         """Keyword hits per role id (a keyword may be a phrase: all its lemmas must occur)."""
         lemmas = set(self._lem.lemmas(text))
         return {rid: sum(1 for kw in self._phrases(tuple(kws)) if set(kw) <= lemmas)
                 for rid, kws in roles.items()}
 
-    def choose(self, text: str, current: str, candidates: dict[str, Sequence[str]],
+    def choose(self, text: str, current: str, candidates: Mapping[str, Sequence[str]],
                current_keywords: Sequence[str] = ()) -> str:
         """The role id that should answer `text` (the current one unless another clearly fits)."""
         scores = self.scores(text, candidates)

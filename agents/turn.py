@@ -27,6 +27,8 @@ class LeadState:
     consent: bool = False
     consent_version: str | None = None
     completed: bool = False
+    failures: int = 0  # failed readings of the current question in a row
+    offered_early: list[str] = field(default_factory=list)  # personal fields seen before consent
 
 
 @dataclass
@@ -97,6 +99,8 @@ class Reply:
     request_phone: bool = False
     lead_completed: LeadState | None = None
     notes: tuple[str, ...] = ()
+    followups: tuple[str, ...] = ()  # further messages sent after `text`, each on its own
+    sentiment: str | None = None  # the customer's message: negative, neutral or positive
 
     def meta(self) -> dict[str, Any]:
         """What is stored with the reply message and shown to managers."""
@@ -105,3 +109,7 @@ class Reply:
             "handoff": self.handoff, "handoff_reason": self.handoff_reason,
             "sources": [s.as_dict() for s in self.sources], "notes": list(self.notes),
         }
+
+    def messages(self) -> tuple[str, ...]:
+        """Every message of the reply, in sending order."""
+        return (self.text, *[f for f in self.followups if f])

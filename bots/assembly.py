@@ -52,6 +52,8 @@ def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None 
     from agents.answerers.base import Answerer
     from agents.answerers.llm import LLMAnswerer, LLMLimits
     from agents.answerers.offline import OfflineAnswerer
+    from agents.bank_contacts import BankContacts
+    from agents.sentiment import SentimentClassifier
     from bots.leads import consent_text
 
     offline = OfflineAnswerer(index)
@@ -60,4 +62,5 @@ def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None 
     if model is not None:
         limits = LLMLimits(settings.llm.max_steps, settings.llm.timeout_s, settings.llm.turn_deadline_s)
         answerer = LLMAnswerer(model, index, offline, limits)
-    return Agent(roles or role_registry(settings), answerer, index.lemmatizer, consent_text(settings))
+    return Agent(roles or role_registry(settings), answerer, index.lemmatizer, consent_text(settings),
+                 contacts=BankContacts(index), sentiment=SentimentClassifier())

@@ -14,6 +14,11 @@
   its CRM event are committed with the reply that confirms the application.
   While a lead form waits for consent, phone numbers are masked before anything
   is stored. `/forget` erases the customer's personal data; `/help` explains.
+- Card numbers, CVV/CVC, expiry dates and one-time codes are masked in every
+  inbound message before it is written to the inbox (and again after a voice
+  note is transcribed), so no table, log line or console page ever holds them.
+- A reply may be several messages (an answer to a side question, then the lead
+  form's question on its own); each is stored and queued in order.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents.agent import Agent
+from agents.card_data import mask_card_data
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
 from bots.messages import Attachment, InboundMessage, OutboundMessage
 from knowledge.ru.sensitive import mask_cards, redact
@@ -123,7 +129,8 @@ class ConversationEngine:
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def accept(self, message: InboundMessage) -> int | None:
-        """Store `message` durably; None when it is a repeated delivery."""
+        """Store `message` durably (card data masked first); None when it is a repeated delivery."""
+        message = mask_secrets(message)
         async with self.db.transaction() as session:
             inbox_id = await InboxRepository(session).add(
                 message.channel, message.external_update_id, message.dialog_key,
@@ -190,7 +197,7 @@ class ConversationEngine:
         message = InboundMessage.from_payload(item.payload)
         dialog, history = await self._load(message)
         with_manager = dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER)
-        message = await self._readable(message, show_typing=not with_manager)
+        message = mask_secrets(await self._readable(message, show_typing=not with_manager))
         if _command(message.text) == "forget":  # a customer's right, whoever answers the dialog
             await self._commit_forget(item, message, dialog)
             return
@@ -256,24 +263,28 @@ class ConversationEngine:
             if message != original:
                 await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             messages = MessageRepository(session)
+            meta = _inbound_meta(message) | ({"sentiment": reply.sentiment} if reply.sentiment else {})
             stored = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
-                                        _inbound_meta(message), inbox_id=item.id)
-            await messages.add(dialog.id, Direction.OUT, Author.AGENT, reply.text, reply.meta())
+                                        meta, inbox_id=item.id)
+            texts = reply.messages()
+            for n, text in enumerate(texts):
+                await messages.add(dialog.id, Direction.OUT, Author.AGENT, text,
+                                   reply.meta() if n == 0 else {"role": reply.role, "mode": "rules",
+                                                                "followup": True})
             if self.hooks.leads is not None:
                 await self.hooks.leads.on_turn(session, dialog, stored, reply)
             fresh = await DialogRepository(session).get(dialog.id)
             assert fresh is not None
             await DialogRepository(session).update(fresh, **_dialog_changes(reply))
-            out = OutboundMessage(channel=message.channel, dialog_key=message.dialog_key,
-                                  text=reply.text, quick_replies=reply.quick_replies,
-                                  sources=tuple(s.as_dict() for s in reply.sources),
-                                  meta={"role": reply.role, "mode": reply.mode,
-                                        "request_phone": reply.request_phone,
-                                        "handoff": reply.handoff})
-            await OutboxRepository(session).add(message.channel, message.dialog_key,
-                                                out.to_payload(), inbox_id=item.id)
+            for n, text in enumerate(texts):
+                await OutboxRepository(session).add(
+                    message.channel, message.dialog_key,
+                    _outbound(message, reply, text, last=n == len(texts) - 1, first=n == 0).to_payload(),
+                    inbox_id=item.id)
             if reply.handoff:
                 await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
+            elif reply.lead_completed is not None and "lead_completed" in reply.notes:
+                await self._notify_managers(session, dialog, "lead", "lead")
         remove_files(recordings)  # a voice note may have said the phone
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
@@ -339,6 +350,43 @@ class ConversationEngine:
                                                 out.to_payload(), inbox_id=item.id)
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
+
+
+def _outbound(message: InboundMessage, reply: Reply, text: str, *, first: bool,
+              last: bool) -> OutboundMessage:
+    """One message of a reply; buttons go with the last one, sources with the first."""
+    return OutboundMessage(channel=message.channel, dialog_key=message.dialog_key, text=text,
+                           quick_replies=reply.quick_replies if last else (),
+                           sources=tuple(s.as_dict() for s in reply.sources) if first else (),
+                           meta={"role": reply.role, "mode": reply.mode,
+                                 "request_phone": reply.request_phone and last,
+                                 "handoff": reply.handoff})
+
+
+def mask_secrets(message: InboundMessage) -> InboundMessage:
+    """The message with card numbers, CVV/CVC, expiry dates and one-time codes masked everywhere."""
+    masked = mask_card_data(message.text)
+    transcripts = [a.transcript.text for a in message.attachments if a.transcript is not None]
+    if not masked.kinds and not any(mask_card_data(t).kinds for t in transcripts) \
+            and not mask_card_data(str(message.raw)).kinds:
+        return message
+    attachments = tuple(
+        a.model_copy(update={"transcript": a.transcript.model_copy(
+            update={"text": mask_card_data(a.transcript.text).text})}) if a.transcript is not None else a
+        for a in message.attachments)
+    return message.model_copy(update={"text": masked.text, "raw": _mask_tree(message.raw),
+                                      "attachments": attachments})
+
+
+def _mask_tree(value: object) -> Any:
+    """Every string inside a raw update (JSON-like), masked."""
+    if isinstance(value, str):
+        return mask_card_data(value).text
+    if isinstance(value, dict):
+        return {k: _mask_tree(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask_tree(v) for v in value]
+    return value
 
 
 def _inbound_meta(message: InboundMessage) -> dict[str, object]:
@@ -421,4 +469,7 @@ def _dialog_changes(reply: Reply) -> dict[str, object]:
                                   "summary": reply.state.summary, "status": DialogStatus.BOT}
     if reply.handoff:
         changes |= {"status": DialogStatus.WAITING, "handoff_reason": reply.handoff_reason}
+    elif reply.lead_completed is not None and "lead_completed" in reply.notes:
+        # The deal waits for a manager; the dialog stays with the bot, marked for the managers.
+        changes["handoff_reason"] = "lead"
     return changes

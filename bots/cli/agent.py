@@ -43,7 +43,7 @@ def reply_json(reply: Reply, qid: Any = None) -> dict[str, Any]:
     """The JSON contract of `sovetnik ask`."""
     out: dict[str, Any] = {} if qid is None else {"id": qid}
     return out | {
-        "answer": reply.text, "sources": [s.as_dict() for s in reply.sources],
+        "answer": "\n\n".join(reply.messages()), "sources": [s.as_dict() for s in reply.sources],
         "grounded": reply.grounded, "handoff": reply.handoff, "role": reply.role, "mode": reply.mode,
     }
 
@@ -94,7 +94,7 @@ async def _chat_loop(agent: Agent, role_id: str) -> None:
         if not line.strip():
             continue
         reply = await agent.respond(TurnInput(line, role_id, tuple(history), dialog))
-        history += [HistoryItem("customer", line), HistoryItem("agent", reply.text)]
+        history += [HistoryItem("customer", line), *(HistoryItem("agent", t) for t in reply.messages())]
         role_id, dialog = reply.role, reply.state
         _print_reply(reply)
 
@@ -110,6 +110,8 @@ def _print_reply(reply: Reply) -> None:
     typer.echo(f"{reply.role}> {reply.text}")
     for src in reply.sources:
         typer.echo(f"   источник: {src.source} — {src.heading}")
+    for followup in reply.followups:  # the lead form resuming after a side question
+        typer.echo(f"{reply.role}> {followup}")
     if reply.quick_replies:
         typer.echo("   [" + "] [".join(reply.quick_replies) + "]")
     if reply.handoff:

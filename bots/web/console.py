@@ -15,6 +15,7 @@ from bots.handoff import HandoffError
 from bots.runtime import Runtime
 from bots.web.auth import LoginRefused, authenticate, end_sessions
 from bots.web.guard import account, console, flash, page, posted, runtime_of, sign_in
+from bots.web.labels import channel, lead_card, role
 from bots.web.templating import render
 from store.models import Dialog, DialogStatus, Message
 from store.repositories import DialogRepository, MessageRepository
@@ -75,7 +76,7 @@ async def dialog_page(request: Request) -> Response:
     if found is None:
         return Response("Диалог не найден", status_code=404)
     dialog, messages = found
-    context = _dialog_context(dialog, messages)
+    context = _dialog_context(dialog, messages, runtime_of(request))
     return render(request, "dialog.html", page(request, account(request), **context))
 
 
@@ -139,13 +140,15 @@ async def _queue(runtime: Runtime) -> list[dict[str, Any]]:
             assert d.id is not None
             last = await MessageRepository(session).recent(d.id, 1)
             out.append({
-                "id": d.id, "channel": d.channel, "status": str(d.status),
+                "id": d.id, "channel": channel(d.channel), "status": str(d.status),
+                "complaint": d.handoff_reason == "complaint",
                 "status_label": STATUS.get(str(d.status), str(d.status)),
                 "reason": REASONS.get(d.handoff_reason or "", d.handoff_reason or "—"),
                 "waiting": _ago(d.updated_at), "assigned": d.assigned_to,
                 "last": (last[0].text[:120] if last else ""),
             })
-    return out
+    # Complaints first (a customer is upset), then the longest waiting; the sort is stable.
+    return sorted(out, key=lambda row: not row["complaint"])
 
 
 async def _dialog(runtime: Runtime, dialog_id: int) -> tuple[Dialog, list[Message]] | None:
@@ -156,16 +159,24 @@ async def _dialog(runtime: Runtime, dialog_id: int) -> tuple[Dialog, list[Messag
         return dialog, await MessageRepository(session).all_for_dialog(dialog_id)
 
 
-def _dialog_context(dialog: Dialog, messages: list[Message]) -> dict[str, Any]:
+def _dialog_context(dialog: Dialog, messages: list[Message],
+                    runtime: Runtime | None = None) -> dict[str, Any]:
     state = DialogState.from_json(dialog.state)
+    roles = runtime.roles if runtime is not None else None
     # A handoff notice is not an answer: the summary shows what the agent actually said.
     pairs = [(str(m.author), m.text) for m in messages
              if not (str(m.author) == "agent" and m.meta.get("handoff"))]
+    # The informative answers: those that stood on the knowledge base or a calculation.
+    informative = [m.text for m in messages if str(m.author) == "agent" and not m.meta.get("handoff")
+                   and (m.meta.get("sources") or m.meta.get("mode") in ("offline", "llm"))
+                   and m.meta.get("grounded", True)]
     sources = dict.fromkeys(f"{s.get('source')} — {s.get('heading')}" for m in messages
                             for s in m.meta.get("sources", []) if isinstance(s, dict))
     return {"dialog": dialog, "status_label": STATUS.get(str(dialog.status), str(dialog.status)),
-            "summary": summarize(pairs, state, dialog.handoff_reason),
-            "messages": [_message(m) for m in messages], "lead": state.lead, "sources": list(sources)}
+            "summary": summarize(pairs, state, dialog.handoff_reason, informative),
+            "channel_label": channel(dialog.channel), "role_label": role(roles, dialog.role_id),
+            "messages": [_message(m) for m in messages], "lead": lead_card(state.lead, roles),
+            "sources": list(sources)}
 
 
 def _message(m: Message) -> dict[str, Any]:

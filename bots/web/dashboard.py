@@ -1,4 +1,5 @@
-"""The dashboard: dialogs per day, automation rate, handoffs by reason, deals, response time.
+"""The dashboard: dialogs per day, automation rate, handoffs by reason, deals, response time,
+and the customers' sentiment per day (as the agent's classifier labelled each message).
 
 Figures come from the store at request time and are drawn as server-side SVG
 bar charts: no JavaScript and no third-party chart code.
@@ -68,7 +69,20 @@ async def figures(runtime: Runtime) -> dict[str, Any]:
         "handoffs": bars([(REASONS.get(r or "", r or "—"), n) for r, n in handoffs.most_common()]),
         "deals": bars(deals),
         "first_response": _median_first_response(by_dialog.values(), received),
+        "sentiment": _sentiment_per_day(messages, days),
     }
+
+
+def _sentiment_per_day(messages: list[Message], days: list[str]) -> list[dict[str, Any]]:
+    """Customer messages per day by sentiment label, newest day first, days with none left out."""
+    counts: dict[str, Counter[str]] = {}
+    for m in messages:
+        label = m.meta.get("sentiment") if str(m.author) == "customer" else None
+        if label:
+            counts.setdefault(m.created_at.date().isoformat(), Counter())[str(label)] += 1
+    return [{"day": f"{d[8:]}.{d[5:7]}", "negative": counts[d]["negative"],
+             "neutral": counts[d]["neutral"], "positive": counts[d]["positive"]}
+            for d in reversed(days) if d in counts]
 
 
 async def _deals_by_stage(session: Any) -> list[tuple[str, int]]:

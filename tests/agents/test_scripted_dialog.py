@@ -1,7 +1,8 @@
 """A whole customer dialog through the engine, offline, on the demo knowledge base.
 
 Greeting → a deposit question → an income calculation → an application with
-consent, name and phone → thanks; then what the bank keeps of it in the store.
+consent, name and phone, confirmed under its summary → thanks, answered by the
+bot while the deal waits for a manager; then what the bank keeps in the store.
 """
 
 from __future__ import annotations
@@ -94,30 +95,33 @@ async def test_a_customer_dialog_from_greeting_to_a_lead(engine: ConversationEng
     assert "сумм" in normal(amount.text)
     term = await reply_to("Пропустить")
     assert "срок" in normal(term.text)
-    done = await reply_to("Пропустить")
-    assert "заявка" in normal(done.text) and PHONE_STORED in done.text
-    assert done.meta["handoff"] is True
+    review = await reply_to("Пропустить")
+    assert "проверьте" in normal(review.text) and "+7 912 345-67-89" in review.text
+    assert "Да, всё верно" in review.quick_replies
+    done = await reply_to("Да, всё верно")
+    assert "заявка на вклад принята" in normal(done.text)
+    assert done.meta["handoff"] is False
 
-    # The dialog now waits for a manager: the thanks reaches the manager, the bot stays
-    # silent and does not hand off a second time.
-    assert await say(engine, sqlite_db, "Спасибо!", next(script)) is None
+    # The deal waits for a manager in the deal store (the managers are told); the customer
+    # keeps talking to the bot, and the thanks gets a polite close, not the manager queue.
+    thanks = await reply_to("Спасибо!")
+    assert "пожалуйста" in normal(thanks.text) and "менеджер" in normal(thanks.text)
 
     dialog = await dialog_row(sqlite_db, DIALOG)
     assert dialog is not None
     assert dialog.role_id == "deposit_consultant"
-    assert dialog.status == DialogStatus.WAITING
-    assert dialog.handoff_reason == "lead"
+    assert dialog.status == DialogStatus.BOT
     lead = DialogState.from_json(dialog.state).lead
     assert lead is not None and lead.completed and lead.consent
     assert lead.fields["name"] == "Анна"
     assert lead.fields["phone"] == PHONE_STORED
 
     stored = await dialog_messages(sqlite_db, DIALOG)
-    assert len(authored(stored, Author.CUSTOMER)) == 10
-    assert len(authored(stored, Author.AGENT)) == 9
+    assert len(authored(stored, Author.CUSTOMER)) == 11
+    assert len(authored(stored, Author.AGENT)) == 11
     assert normal(authored(stored, Author.CUSTOMER)[-1].text) == "спасибо!"
     notes = await outbox_items(sqlite_db, channel=MANAGERS)
-    assert [n.payload["meta"]["kind"] for n in notes] == ["handoff", "customer"]
+    assert [n.payload["meta"]["kind"] for n in notes] == ["lead"]
     assert all(item.status == InboxStatus.DONE for item in await inbox_items(sqlite_db))
 
 

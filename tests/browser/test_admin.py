@@ -42,7 +42,7 @@ def test_knowledge_edit_is_live_for_the_next_answer(new_page: Callable[..., Any]
     expect(after.locator(".sources")).to_contain_text("deposits/insurance.md")
 
     admin.get_by_role("link", name="Журнал").click()
-    expect(admin.locator("tbody tr").first).to_contain_text("knowledge.save")
+    expect(admin.locator("tbody tr").first).to_contain_text("документ базы знаний изменён")
     expect(admin.locator("tbody tr").first).to_contain_text("deposits/insurance.md")
 
 

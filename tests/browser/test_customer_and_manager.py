@@ -58,7 +58,7 @@ def test_manager_takes_over_and_returns_the_dialog(new_page: Callable[..., Any],
     assert dialog_id not in already
     new_row = manager.locator(f"#rows tr[data-dialog='{dialog_id}']")
     expect(new_row).to_have_count(1)
-    expect(new_row).to_contain_text("webchat")
+    expect(new_row).to_contain_text("веб-чат")
     expect(new_row).to_contain_text("ждёт менеджера")
     expect(new_row).to_contain_text("клиент попросил менеджера")
     screenshot(manager, screenshots / "queue.png")

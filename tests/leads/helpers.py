@@ -42,8 +42,8 @@ IDLE_S = 30.0
 
 def application(phone: str = PHONE_WAYS[0], name: str = NAME, amount: str = "500 тыс",
                 term: str = "на год") -> list[str]:
-    """A deposit application from «хочу» to the last question of the form."""
-    return ["Хочу открыть вклад", "Согласен", name, phone, amount, term]
+    """A deposit application from «хочу» to the customer's «всё верно» under the summary."""
+    return ["Хочу открыть вклад", "Согласен", name, phone, amount, term, "Да, всё верно"]
 
 
 @dataclass

@@ -201,7 +201,7 @@ async def test_after_consent_only_the_phone_given_then_is_stored(
         database: Database, make_engine: EngineFactory) -> None:
     customer = Customer(make_engine())
     await customer.say("Хочу открыть вклад", "Запишите 8 912 345 67 89")
-    await customer.say("Согласен", NAME, "+7 999 000-11-22", "Пропустить", "Пропустить")
+    await customer.say("Согласен", NAME, "+7 999 000-11-22", "Пропустить", "Пропустить", "Да")
 
     [contact] = await rows(database, Contact)
     assert contact.phone == "+79990001122"
@@ -213,7 +213,7 @@ async def test_forget_leaves_no_name_or_phone_in_any_table(
     engine = make_engine(managers_channel=MANAGERS)
     customer = Customer(engine)
     await customer.say(*application())
-    # Handed off after the application: this one is relayed to the managers, quoting the phone.
+    # After the application the bot keeps the dialog; this message quotes the phone again.
     await customer.say(f"{NAME}, перезвоните лучше на 8 912 345 67 89 вечером")
     # The CRM has seen the deal once; its copy must go too.
     async with database.transaction() as session:
@@ -310,7 +310,7 @@ async def test_a_loan_application_is_routed_and_qualified(
         database: Database, make_engine: EngineFactory) -> None:
     customer = Customer(make_engine())
     await customer.say("Хочу взять кредит наличными", "Согласен", NAME, PHONE_WAYS[1], "300 тыс",
-                       "на 2 года", "Москва")
+                       "на 2 года", "Москва", "Всё верно")
 
     [deal] = await rows(database, Deal)
     assert deal.product == "loan" and deal.role_id == "loan_manager"

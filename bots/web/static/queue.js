@@ -12,6 +12,7 @@
       data.dialogs.forEach(d => {
         const tr = document.createElement("tr");
         tr.dataset.dialog = d.id;
+        if (d.complaint) tr.className = "complaint";  // complaints come first, marked
         const a = document.createElement("a"); a.href = "/console/dialogs/" + d.id; a.textContent = "#" + d.id;
         const first = document.createElement("td"); first.appendChild(a); tr.appendChild(first);
         [d.channel, d.reason, d.waiting, d.status_label, d.assigned || "—", d.last].forEach(t => tr.appendChild(cell(t)));
