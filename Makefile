@@ -31,10 +31,12 @@ run: index
 
 test: install
 	$(VENV)/bin/ruff check bots agents knowledge pipelines store tests benchmarks
+	$(VENV)/bin/mypy bots agents knowledge pipelines store
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check bots agents knowledge pipelines store tests benchmarks
+	$(VENV)/bin/mypy bots agents knowledge pipelines store
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -8,6 +8,7 @@ builds its own.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,7 +128,7 @@ class Runtime:
         await self.db.dispose()
 
 
-def _typing(channels: dict[str, Channel]):  # type: ignore[no-untyped-def]
+def _typing(channels: dict[str, Channel]) -> Callable[[str, str], Awaitable[None]]:
     async def typing(channel: str, dialog_key: str) -> None:
         target = channels.get(channel)
         if target is not None:

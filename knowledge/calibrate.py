@@ -10,7 +10,6 @@ kept — zero included, so fusion never scores below lexical search alone.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +70,7 @@ def choose_weights(
     if not questions:
         return FusionWeights(reason="no pseudo-questions: lexical only")
     cached = [(q, {"bm25": rank("bm25", q.text), "dense": rank("dense", q.text)}) for q in questions]
-    single = Counter[str]()
+    single: dict[str, float] = {"bm25": 0.0, "dense": 0.0}
     for q, r in cached:
         single["bm25"] += mrr(r["bm25"], q.relevant)
         single["dense"] += mrr(r["dense"], q.relevant)

@@ -85,7 +85,7 @@ class VectorStore:
 
     def load_all(self) -> tuple[list[Chunk], list[str]]:
         """Every stored chunk with its lemma string, in insertion-independent id order."""
-        rows = []
+        rows: list[tuple[str, str, Any]] = []
         # Paged: one get() of a large collection exceeds SQLite's variable limit.
         for offset in range(0, self._col.count(), _PAGE):
             got = self._col.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)

@@ -94,7 +94,8 @@ class OfflineAnswerer:
         similarity = hits_similarity(hits[:2])
         coverage = reranker.coverage(query, [f"{' '.join(pieces[0].unit.hit.chunk.headings)} "
                                              f"{pieces[0].text}"])
-        notes = (f"coverage:{coverage:.2f}", f"similarity:{similarity:.3f}" if similarity else "similarity:-")
+        notes: tuple[str, ...] = (f"coverage:{coverage:.2f}",
+                                  f"similarity:{similarity:.3f}" if similarity else "similarity:-")
         unknown = reranker.unknown_terms(query)
         if unknown:
             notes = (*notes, "unknown:" + ",".join(unknown))

@@ -86,13 +86,15 @@ def _numbers(text: str, default_rate: Decimal | None = None
 
 
 def _deposit(text: str, rate: Decimal | None) -> CalcResult:
-    cap = "monthly" if re.search(r"капитализ|ежемесячн\w+\s+капитал", text, re.IGNORECASE) else "none"
+    capitalised = re.search(r"капитализ|ежемесячн\w+\s+капитал", text, re.IGNORECASE)
+    cap: Literal["none", "monthly"] = "monthly" if capitalised else "none"
     return _run("deposit", text, "500 тыс на год под 13,5%",
                 lambda a, r, m: deposit_income(a, r, m, cap).describe(), rate)
 
 
 def _loan(text: str, rate: Decimal | None) -> CalcResult:
-    kind = "differentiated" if re.search(r"дифференц", text, re.IGNORECASE) else "annuity"
+    differentiated = re.search(r"дифференц", text, re.IGNORECASE)
+    kind: Literal["annuity", "differentiated"] = "differentiated" if differentiated else "annuity"
     return _run("loan", text, "кредит 1 млн на 3 года под 20%",
                 lambda a, r, m: loan_payment(a, r, m, kind).describe(), rate)
 
@@ -110,6 +112,7 @@ def _run(kind: CalcKind, text: str, example: str,
 
 
 def _insurance(text: str, amounts: list[Decimal]) -> CalcResult:
+    accounts: list[tuple[str, Decimal | int | float | str]]
     if _SEPARATE_BANKS.search(text):
         accounts = [(f"банк {i + 1}", a) for i, a in enumerate(amounts)]
     else:

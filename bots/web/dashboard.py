@@ -87,10 +87,11 @@ def _sentiment_per_day(messages: list[Message], days: list[str]) -> list[dict[st
 
 async def _deals_by_stage(session: Any) -> list[tuple[str, int]]:
     try:
-        from store.leads import Deal  # type: ignore[import-not-found]
+        from store.leads import Deal
     except ImportError:
         return []
-    rows = (await session.execute(sa.select(Deal.stage, sa.func.count()).group_by(Deal.stage))).all()
+    rows = (await session.execute(
+        sa.select(col(Deal.stage), sa.func.count()).group_by(col(Deal.stage)))).all()
     return [(str(stage), int(n)) for stage, n in rows]
 
 

@@ -94,7 +94,8 @@ def read_html(data: bytes) -> Document:
     for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form",
                      "iframe", "svg", "button", "template"]):
         tag.decompose()
-    for tag in soup.find_all(attrs={"class": _CHROME_ATTR}) + soup.find_all(attrs={"id": _CHROME_ATTR}):
+    chrome = [*soup.find_all(class_=_CHROME_ATTR), *soup.find_all(id=_CHROME_ATTR)]
+    for tag in chrome:
         if not tag.decomposed:
             tag.decompose()
     lines: list[str] = []
