@@ -45,11 +45,15 @@ def numbers_in(text: str) -> set[str]:
 
 
 def llm_settings(base_url: str, *, timeout_s: float = 5.0, max_steps: int = 4,
-                 turn_deadline_s: float = 30.0) -> Settings:
-    """Settings with the product's OpenAI-compatible provider pointed at `base_url`."""
+                 turn_deadline_s: float = 30.0, **more: Any) -> Settings:
+    """Settings with the product's OpenAI-compatible provider pointed at `base_url`.
+
+    `more` holds further `llm:` keys (`first_token_timeout_s`, `breaker_failures`, ...).
+    """
     llm = LLMSettings.model_validate({
         "provider": "openai", "base_url": base_url, "model": "local-model", "api_key": "sk-test",
         "timeout_s": timeout_s, "max_steps": max_steps, "turn_deadline_s": turn_deadline_s,
+        "first_token_timeout_s": min(timeout_s, 5.0), **more,
     })
     return Settings(base_dir=REPO_ROOT, llm=llm)
 
