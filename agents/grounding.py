@@ -34,7 +34,7 @@ _BRAND = re.compile(r"\bВершин[аеыуой]{0,2}\s+([А-ЯЁA-Z][\w-]+)")
 _MULTIPLIERS = {"тыс": 1000, "млн": 1_000_000, "мил": 1_000_000, "млр": 1_000_000_000}
 _MONTHS = ("январ", "феврал", "март", "апрел", "ма", "июн", "июл", "август", "сентябр",
            "октябр", "ноябр", "декабр")
-_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})(?![\d.])")
+_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})(?![.,]?\d)")
 _WORD_DATE = re.compile(r"(?<!\d)(\d{1,2})\s+(" + "|".join(_MONTHS) + r")[а-я]*\.?(?:\s+(\d{4}))?",
                         re.IGNORECASE)
 #: A number in words counts as a figure when it is large, scaled or followed by one of these.
