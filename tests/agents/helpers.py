@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,8 @@ from store import Database
 from store.models import Author, Dialog, InboxItem, Message, OutboxItem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = REPO_ROOT.parent / "shared"
+# The shared eval data lies beside the clone; SOVETNIK_SHARED points elsewhere (a worktree).
+SHARED = Path(os.environ.get("SOVETNIK_SHARED") or REPO_ROOT.parent / "shared")
 DEMO_DOCS = REPO_ROOT / "knowledge" / "docs"
 ROLES_DIR = REPO_ROOT / "agents" / "roles"
 DEFAULT_ROLE = "front_desk"
