@@ -107,7 +107,7 @@ _PLANTED = [
     re.compile(r"\b(попроси|попросите|потребуй|потребуйте)\s+(у\s+)?(клиент\w*|пользовател\w*)\b",
                re.IGNORECASE),
 ]
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
 
 def split_planted(text: str) -> tuple[str, list[str]]:
@@ -118,7 +118,13 @@ def split_planted(text: str) -> tuple[str, list[str]]:
     it is ungrounded) and added to what an answer must not repeat.
     """
     kept, planted = [], []
-    for m in _SENTENCE.finditer(text):
-        sentence = m.group(0)
-        (planted if any(p.search(sentence) for p in _PLANTED) else kept).append(sentence)
+    for line in text.splitlines(keepends=True):
+        sentences = _SENTENCE.findall(line) or [line]
+        first = next((i for i, s in enumerate(sentences) if any(p.search(s) for p in _PLANTED)), None)
+        if first is None:
+            kept.append(line)
+            continue
+        # A planted instruction may quote several sentences: the rest of its line goes with it.
+        kept.append("".join(sentences[:first]) + "\n")
+        planted.append("".join(sentences[first:]).strip())
     return "".join(kept), planted
