@@ -65,9 +65,13 @@ class InstructionGuard:
     canary: str
     ngram: int = LEAK_NGRAM
 
+    def has_canary(self, text: str) -> bool:
+        """True when `text` carries the canary, whole or its random part."""
+        return self.canary.lower() in text.lower() or self.canary.split("-")[-1] in text.lower()
+
     def leak(self, answer: str, evidence: Iterable[str] = ()) -> str | None:
         """Why `answer` leaks the instructions (`canary`, `instructions`, `not_russian`), or None."""
-        if self.canary.lower() in answer.lower() or self.canary.split("-")[-1] in answer.lower():
+        if self.has_canary(answer):
             return "canary"
         n = self.ngram
         allowed = _ngrams(" ".join(evidence), n)

@@ -184,7 +184,8 @@ class LLMAnswerer:
         instructions = "\n".join([role.persona, role.instructions, RULES])
         canary = new_canary()
         people = await self.people.personal_data() if self.people is not None else PersonalData()
-        own = (text, *(h.text for h in history if h.author == "customer"))
+        # What may be repeated to this customer: their own words and the product's checked replies.
+        own = (text, *(h.text for h in history if h.author in ("customer", "agent")))
         return _Turn(ctx, {t.name: t for t in tools}, self.model.bind_tools(tools) if tools else self.model,
                      InstructionGuard(instructions, canary), _quoted(role.persona, role.greeting, role.name),
                      own, people)
@@ -196,8 +197,9 @@ class LLMAnswerer:
         if extract_calls(raw, TOOL_NAMES | set(turn.tools)) or looks_like_call(raw, TOOL_NAMES):
             return "tool_call_text"
         evidence = turn.ctx.evidence
-        leak = turn.guard.leak(raw, evidence) or turn.guard.leak(reply, evidence)
-        if leak is None and _repeats(reply, turn.ctx.planted):
+        # The canary may hide in markup the plain text drops; the rest is judged as sent.
+        leak = "canary" if turn.guard.has_canary(raw) else turn.guard.leak(reply, evidence)
+        if leak is None and _repeats(reply, turn.ctx.planted, evidence):
             leak = "instructions"
         if leak is not None:
             return leak
@@ -298,12 +300,12 @@ def _quoted(*texts: str) -> tuple[str, ...]:
     return (*tuple(n for t in texts for n in re.findall(r"«[^»]{2,60}»", t)), texts[-1])
 
 
-def _repeats(reply: str, planted: Sequence[str]) -> bool:
-    """True when the answer carries a planted sentence's distinctive words (obeying it)."""
+def _repeats(reply: str, planted: Sequence[str], evidence: Sequence[str]) -> bool:
+    """True when the answer carries a planted sentence's own words (obeying it)."""
     if not planted:
         return False
     guard = InstructionGuard("\n".join(planted), canary="\x00", ngram=PLANTED_NGRAM)
-    return guard.leak(reply) == "instructions"
+    return guard.leak(reply, evidence) == "instructions"
 
 
 def _norm(text: str) -> str:
