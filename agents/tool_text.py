@@ -136,7 +136,7 @@ def _as_call(item: Any) -> TextCall | None:
     name = next((item[k] for k in _NAME_KEYS if isinstance(item.get(k), str)), None)
     if not name or not re.fullmatch(r"[A-Za-z_][\w.-]*", name):
         return None
-    raw = next((item[k] for k in _ARG_KEYS if k in item), {})
+    raw: Any = next((item[k] for k in _ARG_KEYS if k in item), {})
     args = _loads(raw) if isinstance(raw, str) else raw
     return TextCall(name, args if isinstance(args, dict) else {})
 

@@ -236,7 +236,7 @@ class LLMAnswerer:
         model = turn.model.bind(temperature=RETRY_TEMPERATURE) if retry else turn.model
         for _ in range(self.limits.max_steps):
             response = await stream_call(model, messages, self._bounds())
-            calls = list(response.tool_calls)
+            calls: list[dict[str, Any]] = [dict(c) for c in response.tool_calls]
             content = _text(response.content)
             if not calls:
                 calls = [c.as_dict() for c in extract_calls(content, TOOL_NAMES | set(turn.tools))]
