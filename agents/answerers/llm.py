@@ -206,8 +206,8 @@ class LLMAnswerer:
         if foreign_data(reply, turn.people, turn.own, evidence):
             return "personal_data"
         report = check(reply, evidence, turn.known_names)
-        if not report.grounded:
-            return "ungrounded:" + ",".join(report.items)
+        if not report.grounded:  # logged and stored with the reply: never a phone in full
+            return "ungrounded:" + mask_phones(",".join(report.items))[:200]
         return None
 
     def _accepted(self, turn: _Turn, reply: str, history: tuple[HistoryItem, ...],
@@ -324,8 +324,12 @@ def _is_refusal(reply: str, history: tuple[HistoryItem, ...]) -> bool:
 def failure_reason(exc: BaseException) -> str:
     """A log-safe description of a model failure: the type and its message, phones masked."""
     name = "timeout" if isinstance(exc, TimeoutError) and not str(exc) else exc.__class__.__name__
-    message = str(exc)
-    for start, end in reversed(phone_spans(message)):
-        message = message[:start] + "***" + message[end:]
-    message = re.sub(r"sk-[\w-]{6,}", "sk-***", message)
+    message = re.sub(r"sk-[\w-]{6,}", "sk-***", mask_phones(str(exc)))
     return f"{name}: {message[:300]}" if message else name
+
+
+def mask_phones(text: str) -> str:
+    """`text` with every phone number replaced by ***."""
+    for start, end in reversed(phone_spans(text)):
+        text = text[:start] + "***" + text[end:]
+    return text
