@@ -109,3 +109,23 @@ async def test_repeated_failures_degrade_to_offline_for_a_period_logged_once(
     messages = [r.getMessage() for r in caplog.records]
     assert sum("degraded to offline" in m for m in messages) == 1, messages
     assert sum("restored" in m for m in messages) == 1, messages
+
+
+def test_a_failed_trial_after_the_cooldown_keeps_the_breaker_open(caplog: pytest.LogCaptureFixture) -> None:
+    from agents.answerers.breaker import CircuitBreaker
+
+    now = [0.0]
+    breaker = CircuitBreaker(failures=2, cooldown_s=60, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="agents"):
+        breaker.record_failure("a")
+        assert breaker.allow() and not breaker.is_open
+        breaker.record_failure("b")
+        assert not breaker.allow()
+        now[0] = 61.0
+        assert breaker.allow()  # one trial
+        breaker.record_failure("c")
+        assert not breaker.allow()  # offline for another period
+        now[0] = 122.0
+        breaker.record_success()
+    assert breaker.allow() and not breaker.is_open
+    assert [r.getMessage().split()[2].strip(":") for r in caplog.records] == ["degraded", "restored"]
