@@ -33,6 +33,7 @@ def chat_model(settings: Settings) -> Any | None:
     llm = settings.llm
     if llm.provider != "openai":
         return None
+    import openai
     from langchain_openai import ChatOpenAI
 
     profile = llm.profile()
@@ -42,7 +43,10 @@ def chat_model(settings: Settings) -> Any | None:
     extra = {"max_tokens": profile.max_tokens} if llm.server != "hosted" else None
     return ChatOpenAI(base_url=llm.base_url, model=llm.model or "", api_key=SecretStr(key),
                       timeout=profile.timeout_s, max_retries=0, temperature=llm.temperature,
-                      max_tokens=profile.max_tokens, extra_body=extra)
+                      max_tokens=profile.max_tokens, extra_body=extra,
+                      # Its own connection pool: closing it (`Agent.aclose`) must not close the
+                      # client LangChain caches and shares between models of the same URL.
+                      http_async_client=openai.DefaultAsyncHttpxClient(timeout=profile.timeout_s))
 
 
 def role_registry(settings: Settings) -> RoleRegistry:
