@@ -52,8 +52,8 @@ class ToolContext:
             self.evidence.append(f"{c.heading}\n{clean}")
             self.planted.extend(planted)
             src = Source(c.source, c.heading, c.text)
-            if src not in self.sources:
-                self.sources.append(src)
+            if all((s.source, s.heading) != (src.source, src.heading) for s in self.sources):
+                self.sources.append(src)  # one entry per section, however many chunks it gave
             blocks.append(quote_passage(n, c.source, c.heading, c.text))
         return "\n".join(blocks) if blocks else "Ничего не найдено в базе знаний."
 
