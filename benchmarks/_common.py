@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# The shared eval data lies beside the clone; SOVETNIK_SHARED points elsewhere (a worktree).
+SHARED = Path(os.environ.get("SOVETNIK_SHARED") or ROOT.parent / "shared")
 SEEDS = sorted((SHARED / "seeds").glob("00[12]_*.txt"))
 DEV_SET = SHARED / "eval" / "dev_qa.jsonl"
 

@@ -14,6 +14,8 @@ from knowledge.index import KnowledgeIndex
 
 if TYPE_CHECKING:  # the agent side pulls in LangChain: imported only by who builds an agent
     from agents.agent import Agent
+    from agents.answerers.llm import LLMLimits
+    from agents.people import PersonalDirectory
     from agents.role_registry import RoleRegistry
 
 
@@ -31,11 +33,20 @@ def chat_model(settings: Settings) -> Any | None:
     llm = settings.llm
     if llm.provider != "openai":
         return None
+    import openai
     from langchain_openai import ChatOpenAI
 
+    profile = llm.profile()
     key = llm.api_key.get_secret_value() if llm.api_key else "not-needed"
+    # Local servers (llama.cpp, vLLM, Ollama) read `max_tokens`; the client sends the
+    # newer `max_completion_tokens`, so they get both.
+    extra = {"max_tokens": profile.max_tokens} if llm.server != "hosted" else None
     return ChatOpenAI(base_url=llm.base_url, model=llm.model or "", api_key=SecretStr(key),
-                      timeout=llm.timeout_s, max_retries=0, temperature=llm.temperature)
+                      timeout=profile.timeout_s, max_retries=0, temperature=llm.temperature,
+                      max_tokens=profile.max_tokens, extra_body=extra,
+                      # Its own connection pool: closing it (`Agent.aclose`) must not close the
+                      # client LangChain caches and shares between models of the same URL.
+                      http_async_client=openai.DefaultAsyncHttpxClient(timeout=profile.timeout_s))
 
 
 def role_registry(settings: Settings) -> RoleRegistry:
@@ -46,11 +57,15 @@ def role_registry(settings: Settings) -> RoleRegistry:
                                       settings.agents.default_role)
 
 
-def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None = None) -> Agent:
-    """The agent with the configured answerer (LLM with offline fallback, or offline)."""
+def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None = None,
+          people: PersonalDirectory | None = None) -> Agent:
+    """The agent with the configured answerer (LLM with offline fallback, or offline).
+
+    `people` lets the LLM answerer check answers against other customers' data.
+    """
     from agents.agent import Agent
     from agents.answerers.base import Answerer
-    from agents.answerers.llm import LLMAnswerer, LLMLimits
+    from agents.answerers.llm import LLMAnswerer
     from agents.answerers.offline import OfflineAnswerer
     from agents.bank_contacts import BankContacts
     from agents.sentiment import SentimentClassifier
@@ -60,7 +75,17 @@ def agent(settings: Settings, index: KnowledgeIndex, roles: RoleRegistry | None 
     model = chat_model(settings)
     answerer: Answerer = offline
     if model is not None:
-        limits = LLMLimits(settings.llm.max_steps, settings.llm.timeout_s, settings.llm.turn_deadline_s)
-        answerer = LLMAnswerer(model, index, offline, limits)
+        answerer = LLMAnswerer(model, index, offline, llm_limits(settings), people=people)
     return Agent(roles or role_registry(settings), answerer, index.lemmatizer, consent_text(settings),
                  contacts=BankContacts(index), sentiment=SentimentClassifier())
+
+
+def llm_limits(settings: Settings) -> LLMLimits:
+    """The LLM answerer's bounds from `llm:` settings (the server kind's profile applied)."""
+    from agents.answerers.llm import LLMLimits
+
+    llm, profile = settings.llm, settings.llm.profile()
+    return LLMLimits(max_steps=llm.max_steps, call_timeout_s=profile.timeout_s,
+                     turn_deadline_s=profile.turn_deadline_s,
+                     first_token_timeout_s=profile.first_token_timeout_s, passages=profile.passages,
+                     breaker_failures=llm.breaker_failures, breaker_cooldown_s=llm.breaker_cooldown_s)

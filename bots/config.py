@@ -102,17 +102,62 @@ class EmbeddingSettings(_Section):
     passage_prefix: str | None = None
 
 
+LLMServerKind = Literal["hosted", "local_gpu", "local_cpu"]
+
+
+class LLMProfile(_Section):
+    """Limits that fit one kind of server; `docs/llm_local.md` says how they were measured."""
+
+    max_tokens: int
+    first_token_timeout_s: float
+    timeout_s: float
+    turn_deadline_s: float
+    passages: int
+
+
+#: Defaults per kind of server. `local_cpu` is a 1.5B GGUF on two CPU cores
+#: (25-46 prompt tok/s, 2-10 generated tok/s): a ~1,500-token prompt takes up to a
+#: minute before the first token, 256 tokens up to two more.
+LLM_PROFILES: dict[str, LLMProfile] = {
+    "hosted": LLMProfile(max_tokens=512, first_token_timeout_s=20, timeout_s=45,
+                         turn_deadline_s=90, passages=4),
+    "local_gpu": LLMProfile(max_tokens=400, first_token_timeout_s=30, timeout_s=90,
+                            turn_deadline_s=180, passages=4),
+    "local_cpu": LLMProfile(max_tokens=256, first_token_timeout_s=150, timeout_s=240,
+                            turn_deadline_s=480, passages=3),
+}
+
+
 class LLMSettings(_Section):
-    """The chat model; `offline` answers from the knowledge base without one."""
+    """The chat model; `offline` answers from the knowledge base without one.
+
+    `server` picks measured limits for the kind of endpoint (`hosted` API, a
+    local model on a GPU, or on CPU); `max_tokens`, `first_token_timeout_s`,
+    `timeout_s` (a whole model call), `turn_deadline_s` and `passages` override
+    them one by one. After `breaker_failures` failed turns in a row LLM mode
+    answers offline for `breaker_cooldown_s`, and says so in the log.
+    """
 
     provider: Literal["offline", "openai"] = "offline"
     base_url: str | None = None
     model: str | None = None
     api_key: SecretStr | None = None
-    timeout_s: float = Field(30.0, gt=0)
+    server: LLMServerKind = "hosted"
+    timeout_s: float | None = Field(None, gt=0)
     max_steps: int = Field(6, ge=1, le=20)
-    turn_deadline_s: float = Field(60.0, gt=0)
+    turn_deadline_s: float | None = Field(None, gt=0)
     temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int | None = Field(None, ge=16, le=32_768)
+    first_token_timeout_s: float | None = Field(None, gt=0)
+    passages: int | None = Field(None, ge=1, le=10)
+    breaker_failures: int = Field(3, ge=1, le=1000)
+    breaker_cooldown_s: float = Field(120.0, ge=0)
+
+    def profile(self) -> LLMProfile:
+        """The limits in force: the server kind's defaults with explicit keys applied."""
+        base = LLM_PROFILES[self.server]
+        keys = ("max_tokens", "first_token_timeout_s", "timeout_s", "turn_deadline_s", "passages")
+        return base.model_copy(update={k: getattr(self, k) for k in keys if getattr(self, k) is not None})
 
     @model_validator(mode="after")
     def _needs_endpoint(self) -> LLMSettings:

@@ -23,6 +23,7 @@ from bots.handoff import HandoffService
 from bots.leads import crm_dispatcher, lead_sink
 from bots.logs import install_redaction
 from bots.outbox import OutboxDispatcher
+from bots.people import StoreDirectory
 from bots.voice import VoiceNotes, voice_pipeline
 from knowledge.index import KnowledgeIndex
 from pipelines.leads import CrmDispatcher
@@ -55,7 +56,7 @@ class Runtime:
         db = Database.from_url(settings.store.url.get_secret_value())
         index = assembly.knowledge_index(settings)
         roles = assembly.role_registry(settings)
-        agent = assembly.agent(settings, index, roles)
+        agent = assembly.agent(settings, index, roles, people=StoreDirectory(db))
         channels: dict[str, Channel] = {}
         outbox = OutboxDispatcher(db, channels)
         voice = voice_pipeline(settings)

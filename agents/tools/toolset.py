@@ -16,6 +16,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from agents.output_guard import split_planted
 from agents.tools.calculators import CalculatorError, deposit_income, deposit_insurance, loan_payment
 from agents.turn import Source
 from knowledge.index import KnowledgeIndex
@@ -34,19 +35,42 @@ class ToolContext:
     lead_fields: dict[str, str] = field(default_factory=dict)
     start_lead: bool = False
     calls: list[str] = field(default_factory=list)
+    planted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
 
     def add_passages(self, query: str, k: int = 4) -> str:
-        """Search, record the passages as evidence and sources, return them as data."""
+        """Search, record the passages as evidence and sources, return them as quoted data.
+
+        Sentences of a passage that address the model (a planted instruction)
+        are kept out of the evidence and remembered in `planted`.
+        """
         hits = self.index.search(query, k=k, flt=self.search_filter)
-        lines = []
+        blocks = []
         for n, hit in enumerate(hits, start=1):
             c = hit.chunk
-            self.evidence.append(f"{c.heading}\n{c.text}")
+            clean, planted = split_planted(c.text)
+            self.evidence.append(f"{c.heading}\n{clean}")
+            self.planted.extend(planted)
             src = Source(c.source, c.heading, c.text)
-            if src not in self.sources:
-                self.sources.append(src)
-            lines.append(f"[{n}] {c.source} — {c.heading}\n{c.text}")
-        return "\n\n".join(lines) if lines else "Ничего не найдено в базе знаний."
+            if all((s.source, s.heading) != (src.source, src.heading) for s in self.sources):
+                self.sources.append(src)  # one entry per section, however many chunks it gave
+            blocks.append(quote_passage(n, c.source, c.heading, c.text))
+        return "\n".join(blocks) if blocks else "Ничего не найдено в базе знаний."
+
+    def search_tool(self, query: str) -> str:
+        """`knowledge_search` as the model calls it: recorded among the turn's calls."""
+        self.calls.append("knowledge_search")
+        return self.add_passages(query)
+
+
+def quote_passage(n: int, source: str, heading: str, text: str) -> str:
+    """A passage as quoted data: tags inside it are neutralised so it cannot close the quote."""
+    body = text.replace("<", "‹").replace(">", "›")
+    return f'<passage n="{n}" source="{_attr(source)}" heading="{_attr(heading)}">\n{body}\n</passage>'
+
+
+def _attr(value: str) -> str:
+    return value.replace('"', "'").replace("<", "‹").replace(">", "›")
 
 
 class _SearchArgs(BaseModel):
@@ -91,7 +115,7 @@ def build_tools(ctx: ToolContext, allowed: frozenset[str]) -> list[BaseTool]:
     """The role's tools, bound to this turn's context."""
     every = {
         "knowledge_search": StructuredTool.from_function(
-            coroutine=_in_thread(ctx.add_passages), name="knowledge_search",
+            coroutine=_in_thread(ctx.search_tool), name="knowledge_search",
             description="Поиск в базе знаний банка. Используйте для любых фактов, ставок и условий.",
             args_schema=_SearchArgs),
         "deposit_calculator": _calc_tool(ctx, "deposit_calculator", _DepositArgs,
@@ -123,6 +147,8 @@ def _calc_tool(ctx: ToolContext, name: str, schema: type[BaseModel], description
             result = run(schema(**kwargs)).describe()
         except CalculatorError as exc:
             return f"Ошибка расчёта: {exc}"
+        # The figures the calculation was run on are part of its result.
+        result = f"{result} Исходные данные расчёта: {_inputs(kwargs)}."
         ctx.evidence.append(result)
         return result
 
@@ -159,3 +185,13 @@ def _async(fn: Any) -> Any:
         return fn(**kwargs)
 
     return run
+
+
+def _inputs(kwargs: dict[str, Any]) -> str:
+    """Calculator arguments in words a grounding check can read («amount: 500000»)."""
+    parts = []
+    for key, value in kwargs.items():
+        if isinstance(value, list):
+            value = "; ".join(f"{getattr(v, 'bank', v)} {getattr(v, 'amount', '')}" for v in value)
+        parts.append(f"{key} {value}")
+    return ", ".join(parts)

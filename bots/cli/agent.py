@@ -40,12 +40,34 @@ def _check_role(agent: Agent, role: str) -> None:
 
 
 def reply_json(reply: Reply, qid: Any = None) -> dict[str, Any]:
-    """The JSON contract of `sovetnik ask`."""
+    """The JSON contract of `sovetnik ask`, plus `notes`: how the answer came about."""
     out: dict[str, Any] = {} if qid is None else {"id": qid}
     return out | {
         "answer": "\n\n".join(reply.messages()), "sources": [s.as_dict() for s in reply.sources],
         "grounded": reply.grounded, "handoff": reply.handoff, "role": reply.role, "mode": reply.mode,
+        "notes": reply_notes(reply),
     }
+
+
+def reply_notes(reply: Reply) -> dict[str, Any]:
+    """The answer's notes as an object: mode, fallback reason, retries, rejected items, tools."""
+    notes: dict[str, Any] = {"mode": reply.mode, "fallback_reason": None, "retries": 0,
+                             "rejected": [], "tools": [], "tools_refused": [], "other": []}
+    for note in reply.notes:
+        key, _, value = note.partition(":")
+        if key == "llm_fallback":
+            notes["fallback_reason"] = value
+        elif key == "retries":
+            notes["retries"] = int(value)
+        elif key == "rejected":
+            notes["rejected"].append(value)
+        elif key == "tool":
+            notes["tools"].append(value)
+        elif key == "tool_refused":
+            notes["tools_refused"].append(value)
+        else:
+            notes["other"].append(note)
+    return notes
 
 
 def ask_cmd(
@@ -58,19 +80,27 @@ def ask_cmd(
     """Answer one question, or every line of --questions (each as a new dialog)."""
     if (question is None) == (questions is None):
         raise fail("Укажите либо вопрос, либо --questions FILE.jsonl.")
-    from agents.turn import TurnInput
-
     agent, default = _agent(ctx, index)
     role_id = role or default
     _check_role(agent, role_id)
-    items = [(None, question)] if questions is None else [
+    items: list[tuple[Any, str | None]] = [(None, question)] if questions is None else [
         (obj["id"], str(obj["q"])) for obj in read_jsonl(questions, ("id", "q"))]
-    for qid, text in items:
-        reply = asyncio.run(agent.respond(TurnInput(text=str(text), role_id=role_id)))
-        if as_json or questions is not None:
-            print_json(reply_json(reply, qid))
-        else:
-            _print_reply(reply)
+    asyncio.run(_ask_all(agent, role_id, items, as_json or questions is not None))
+
+
+async def _ask_all(agent: Agent, role_id: str, items: list[tuple[Any, str | None]], as_json: bool) -> None:
+    """Every question on one event loop: the model client keeps its connections between them."""
+    from agents.turn import TurnInput
+
+    try:
+        for qid, text in items:
+            reply = await agent.respond(TurnInput(text=str(text), role_id=role_id))
+            if as_json:
+                print_json(reply_json(reply, qid))
+            else:
+                _print_reply(reply)
+    finally:
+        await agent.aclose()
 
 
 def chat_cmd(ctx: typer.Context, role: RoleOpt = None, index: IndexOpt = None) -> None:
@@ -83,6 +113,13 @@ def chat_cmd(ctx: typer.Context, role: RoleOpt = None, index: IndexOpt = None) -
 
 
 async def _chat_loop(agent: Agent, role_id: str) -> None:
+    try:
+        await _chat_turns(agent, role_id)
+    finally:
+        await agent.aclose()
+
+
+async def _chat_turns(agent: Agent, role_id: str) -> None:
     from agents.turn import DialogState, HistoryItem, TurnInput
 
     history: list[HistoryItem] = []

@@ -96,14 +96,14 @@ def create_app(runtime: Runtime) -> Starlette:
 
 
 def _middleware(runtime: Runtime) -> list[Middleware]:
-    """Outermost first: headers on every answer, body sizes, foreign origins refused, the session."""
+    """Outermost first: body sizes (before anything reads), headers, foreign origins, the session."""
     settings = runtime.settings
     server = settings.server
     key = server.secret_key.get_secret_value() if server.secret_key else None
     secret = session_secret(key, settings.path(Path("var")))
     return [
-        Middleware(SecurityHeaders),
         Middleware(BodyLimitMiddleware, limits=BODY_LIMITS, default_bytes=DEFAULT_BODY_BYTES),
+        Middleware(SecurityHeaders),
         Middleware(OriginCheck, server=server),
         Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",
                    max_age=12 * 3600, same_site=server.cookie_samesite, https_only=server.cookie_secure),

@@ -119,7 +119,7 @@ async def llm_agent(llm: FakeOpenAI, demo_index: KnowledgeIndex,
     """Builds the production LLM agent (with its offline fallback) against the fake model."""
     built: list[Agent] = []
 
-    def build(**limits: float) -> Agent:
+    def build(**limits: object) -> Agent:
         agent = assembly.agent(llm_settings(llm.base_url, **limits), demo_index, roles)  # type: ignore[arg-type]
         built.append(agent)
         return agent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,8 @@ from store import Database
 from store.models import Author, Dialog, InboxItem, Message, OutboxItem
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = REPO_ROOT.parent / "shared"
+# The shared eval data lies beside the clone; SOVETNIK_SHARED points elsewhere (a worktree).
+SHARED = Path(os.environ.get("SOVETNIK_SHARED") or REPO_ROOT.parent / "shared")
 DEMO_DOCS = REPO_ROOT / "knowledge" / "docs"
 ROLES_DIR = REPO_ROOT / "agents" / "roles"
 DEFAULT_ROLE = "front_desk"
@@ -45,11 +47,15 @@ def numbers_in(text: str) -> set[str]:
 
 
 def llm_settings(base_url: str, *, timeout_s: float = 5.0, max_steps: int = 4,
-                 turn_deadline_s: float = 30.0) -> Settings:
-    """Settings with the product's OpenAI-compatible provider pointed at `base_url`."""
+                 turn_deadline_s: float = 30.0, **more: Any) -> Settings:
+    """Settings with the product's OpenAI-compatible provider pointed at `base_url`.
+
+    `more` holds further `llm:` keys (`first_token_timeout_s`, `breaker_failures`, ...).
+    """
     llm = LLMSettings.model_validate({
         "provider": "openai", "base_url": base_url, "model": "local-model", "api_key": "sk-test",
         "timeout_s": timeout_s, "max_steps": max_steps, "turn_deadline_s": turn_deadline_s,
+        "first_token_timeout_s": min(timeout_s, 5.0), **more,
     })
     return Settings(base_dir=REPO_ROOT, llm=llm)
 

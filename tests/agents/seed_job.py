@@ -59,6 +59,7 @@ class SeedRun:
 
     ingest_report: str
     answers: dict[str, dict[str, Any]]
+    index: Path | None = None  # the seed index, for further commands over it
 
 
 class SeedJob:
@@ -118,7 +119,7 @@ class SeedJob:
         out = self._sovetnik(["--config", config, "ask", "--questions", questions, "--json",
                               "--index", index], ASK_TIMEOUT_S)
         replies = [json.loads(line) for line in out.splitlines() if line.strip()]
-        return SeedRun(report, {reply["id"]: reply for reply in replies})
+        return SeedRun(report, {reply["id"]: reply for reply in replies}, index)
 
     def _sovetnik(self, args: list[Any], timeout: float) -> str:
         command = [str(Path(sys.executable).with_name("sovetnik")), *map(str, args)]

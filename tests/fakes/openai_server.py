@@ -35,16 +35,20 @@ from aiohttp import web
 from tests.fakes._server import LoopbackServer
 
 __all__ = [
+    "TEXT_CALL_FORMS",
     "Delay",
     "Error",
     "FakeOpenAI",
     "Message",
     "Reply",
     "Responder",
+    "Slow",
     "ToolCall",
     "delay",
     "error",
+    "slow",
     "text",
+    "text_tool_call",
     "tool_call",
     "tool_calls",
 ]
@@ -123,7 +127,15 @@ class Delay:
     then: Reply
 
 
-Reply: TypeAlias = Message | Error | Delay
+@dataclass(frozen=True)
+class Slow:
+    """Stream ``then`` with ``piece_delay_s`` between pieces (a model that writes slowly)."""
+
+    piece_delay_s: float
+    then: Message
+
+
+Reply: TypeAlias = Message | Error | Delay | Slow
 Responder: TypeAlias = Callable[[dict[str, Any]], "Reply | str | Awaitable[Reply | str]"]
 
 
@@ -165,6 +177,51 @@ def tool_calls(calls: Iterable[ToolCallSpec], *, content: str | None = None) -> 
     return Message(content=content, tool_calls=tuple(collected))
 
 
+#: How open models write a tool call as plain text (``finish_reason: stop``, no ``tool_calls``).
+TEXT_CALL_FORMS: tuple[str, ...] = (
+    "json_block",  # ```json {"name": ..., "arguments": {...}} ```
+    "plain_block",  # ``` {"name": ..., "parameters": {...}} ``` without a language
+    "bare_json",  # the whole content is the JSON object
+    "json_list",  # [{"name": ..., "arguments": ...}]
+    "tool_call_tag",  # <tool_call>{...}</tool_call> (Qwen, Hermes)
+    "tools_tag",  # <tools>{...}</tools>
+    "function_tag",  # <function=name>{...}</function> (Llama 3.1)
+    "python_tag",  # <|python_tag|>{"name": ..., "parameters": ...}
+    "openai_json",  # {"type": "function", "function": {"name": ..., "arguments": "<json string>"}}
+    "pythonic",  # [name(key=value, ...)]
+    "prose_json",  # a sentence, then the JSON object inline
+)
+
+
+def text_tool_call(name: str, args: Mapping[str, Any] | None = None, form: str = "json_block") -> Message:
+    """A tool call written as text content in one of :data:`TEXT_CALL_FORMS`."""
+    args = dict(args or {})
+    call = {"name": name, "arguments": args}
+    as_json = json.dumps(call, ensure_ascii=False)
+    bodies = {
+        "json_block": f"```json\n{as_json}\n```",
+        "plain_block": "```\n" + json.dumps({"name": name, "parameters": args}, ensure_ascii=False) + "\n```",
+        "bare_json": as_json,
+        "json_list": json.dumps([call], ensure_ascii=False),
+        "tool_call_tag": f"<tool_call>\n{as_json}\n</tool_call>",
+        "tools_tag": f"<tools>\n{as_json}\n</tools>",
+        "function_tag": f"<function={name}>{json.dumps(args, ensure_ascii=False)}</function>",
+        "python_tag": "<|python_tag|>" + json.dumps({"name": name, "parameters": args}, ensure_ascii=False),
+        "openai_json": json.dumps({"type": "function", "function": {
+            "name": name, "arguments": json.dumps(args, ensure_ascii=False)}}, ensure_ascii=False),
+        "pythonic": f"[{name}(" + ", ".join(f"{k}={v!r}" for k, v in args.items()) + ")]",
+        "prose_json": f"Сейчас уточню. {as_json}",
+    }
+    if form not in bodies:
+        raise ValueError(f"unknown text call form {form!r}; known: {', '.join(TEXT_CALL_FORMS)}")
+    return text(bodies[form])
+
+
+def slow(piece_delay_s: float, then: Message | str) -> Slow:
+    """Stream ``then`` slowly: the first piece at once, each next after ``piece_delay_s``."""
+    return Slow(piece_delay_s, text(then) if isinstance(then, str) else then)
+
+
 def error(status: int = 500, message: str | None = None, *, code: str | None = None) -> Error:
     """An HTTP error reply; the openai client maps the status to its exception class."""
     if message is None:
@@ -204,6 +261,8 @@ class FakeOpenAI(LoopbackServer):
         self.requests: list[dict[str, Any]] = []
         self.unscripted: list[dict[str, Any]] = []
         self.responder_errors: list[BaseException] = []
+        #: Requests whose handler was cancelled because the client went away mid-answer.
+        self.cancelled = 0
         self._queue: deque[Reply] = deque()
         self._ids = itertools.count(1)
 
@@ -284,15 +343,27 @@ class FakeOpenAI(LoopbackServer):
         if (problem := self._validate(body)) is not None:
             return _error_response(Error(400, problem))
 
+        try:
+            return await self._answer(request, body)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            self._notify()
+            raise
+
+    async def _answer(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
         reply = await self._next_reply(body)
         while isinstance(reply, Delay):
             await asyncio.sleep(reply.seconds)
             reply = reply.then
         if isinstance(reply, Error):
             return _error_response(reply)
+        pause = 0.0
+        if isinstance(reply, Slow):
+            pause, reply = reply.piece_delay_s, reply.then
         completion_id = f"chatcmpl-fake{next(self._ids):06d}"
         if body.get("stream"):
-            return await self._stream(request, body, reply, completion_id)
+            return await self._stream(request, body, reply, completion_id, pause)
+        await asyncio.sleep(pause * len(_WORD_PIECES.findall(reply.content or "")))
         return web.json_response(_completion(body, reply, completion_id))
 
     # ----------------------------------------------------------------- internals
@@ -336,14 +407,17 @@ class FakeOpenAI(LoopbackServer):
             return Error(500, f"FakeOpenAI.responder raised {exc!r}", type="fake_responder_error")
 
     async def _stream(
-        self, request: web.Request, body: dict[str, Any], reply: Message, completion_id: str
+        self, request: web.Request, body: dict[str, Any], reply: Message, completion_id: str,
+        pause: float = 0.0,
     ) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        for chunk in _stream_chunks(body, reply, completion_id, include_usage):
+        for n, chunk in enumerate(_stream_chunks(body, reply, completion_id, include_usage)):
+            if pause and n > 1:
+                await asyncio.sleep(pause)
             await response.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
@@ -356,7 +430,7 @@ class FakeOpenAI(LoopbackServer):
 def _as_reply(reply: Reply | str) -> Reply:
     if isinstance(reply, str):
         return text(reply)
-    if isinstance(reply, Message | Error | Delay):
+    if isinstance(reply, Message | Error | Delay | Slow):
         return reply
     raise TypeError(f"not a FakeOpenAI reply: {reply!r} (use text(), tool_call(), error()...)")
 

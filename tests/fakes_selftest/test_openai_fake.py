@@ -16,11 +16,14 @@ from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
 from tests.fakes.openai_server import (
+    TEXT_CALL_FORMS,
     FakeOpenAI,
     ToolCall,
     delay,
     error,
+    slow,
     text,
+    text_tool_call,
     tool_call,
     tool_calls,
 )
@@ -305,3 +308,35 @@ async def test_models_endpoint_and_api_key_check() -> None:
 async def test_wait_requests_bounds_the_wait(llm: FakeOpenAI) -> None:
     with pytest.raises(AssertionError, match="expected 1 chat-completion"):
         await llm.wait_requests(1, timeout=0.05)
+
+
+@pytest.mark.parametrize("form", TEXT_CALL_FORMS)
+async def test_a_tool_call_written_as_text_arrives_as_plain_content(
+        llm: FakeOpenAI, chat_model: ChatOpenAI, form: str) -> None:
+    llm.script(text_tool_call("find_branch", {"city": "Казань"}, form=form))
+
+    answer = await chat_model.bind_tools([find_branch]).ainvoke("Где отделение в Казани?")
+
+    assert answer.tool_calls == []  # as llama-server returns it: text, finish_reason stop
+    assert answer.response_metadata["finish_reason"] == "stop"
+    assert "find_branch" in str(answer.content) and "Казань" in str(answer.content)
+
+
+async def test_slow_stream_takes_its_time_piece_by_piece(llm: FakeOpenAI, chat_model: ChatOpenAI) -> None:
+    llm.script(slow(0.1, "раз два три четыре"))
+
+    started = time.monotonic()
+    chunks = [chunk async for chunk in chat_model.astream("Считай")]
+
+    assert time.monotonic() - started >= 0.3
+    assert "".join(str(c.content) for c in chunks) == "раз два три четыре"
+
+
+async def test_a_client_that_leaves_cancels_the_handler(llm: FakeOpenAI) -> None:
+    llm.script(delay(5, text("поздно")))
+    model = make_chat_model(llm, timeout=0.3)
+
+    with pytest.raises(openai.APITimeoutError):
+        await model.ainvoke("Привет")
+
+    assert await llm._wait_until(lambda: llm.cancelled == 1, 3.0)

@@ -101,7 +101,8 @@ async def test_a_phone_a_name_and_a_card_then_forget_leave_no_trace(
     assert await _stored(runtime) == []
     await _say(tg, "Хочу открыть вклад на 500 тысяч")
     before_consent = len(llm.requests)
-    transcript = [await _say(tg, text) for text in ("Согласен", "Иван Петров", "+7 912 345-67-89", "на год")]
+    transcript = [await _say(tg, text) for text in ("Согласен", "Иван Петров", "+7 912 345-67-89", "на год",
+                                                 "Да, всё верно")]
     await tg.wait_sent(1, timeout=WAIT_S, chat_id=MANAGERS_CHAT)  # the lead card: a handoff
     tg.push_text(CUSTOMER, f"Перезвоните на 8 912 345 67 89, это Иван Петров, карта {CARD}",
                  first_name="Иван Петров")
