@@ -106,9 +106,11 @@ class Agent:
         kinds = masked_kinds(text)
         if kinds:
             return self._card_warning(role, state)
-        if negative and state.lead is not None and not state.lead.completed:
-            negative = not self._form_reads(role, state, text)  # «меня зовут Вера» is an answer
-        reply = self._handoff_request(role, text, state, negative=negative)
+        # «меня зовут Вера», «Пётр Мошенников»: an answer to the form, not a complaint.
+        open_form = state.lead is not None and not state.lead.completed
+        answering = open_form and self._form_reads(role, state, text)
+        reply = self._handoff_request(role, text, state, negative=negative and not answering,
+                                      complaints=not answering)
         if reply is not None:
             return reply
         if state.lead and not state.lead.completed:
@@ -134,13 +136,13 @@ class Agent:
             return self.roles.default()
 
     def _handoff_request(self, role: Role, text: str, state: DialogState, *,
-                         negative: bool = False) -> Reply | None:
+                         negative: bool = False, complaints: bool = True) -> Reply | None:
         if role.handoff.on_request and intents.wants_human(text):
             return self._handoff(role, HANDOFF_TEXT, "request", state)
         if intents.wants_to_cancel(text):
             return None  # «передумала» is not a complaint
         word = intents.complaint_word(text, role.handoff.complaint_words, self.lemmatizer)
-        if intents.asks_how_to_complain(text):
+        if not complaints or intents.asks_how_to_complain(text):
             return None  # «куда писать жалобу?» is answered from the knowledge base
         if word or negative:
             address = self.contacts.complaints()
