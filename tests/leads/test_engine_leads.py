@@ -100,10 +100,10 @@ async def test_the_same_phone_from_another_account_does_not_touch_the_first_cust
     engine = make_engine()
     await Customer(engine, "tg-chat", "tg-user", channel="telegram").say(*application())
     visitor = Customer(engine, "web-chat", "web-user")
-    await visitor.say(*application(name="Пётр Мошенников", amount="10 000"))
+    await visitor.say(*application(name="Пётр Сидоров", amount="10 000"))
 
     contacts = await rows(database, Contact)
-    assert [(c.name, c.phone) for c in contacts] == [(NAME, PHONE), ("Пётр Мошенников", PHONE)]
+    assert [(c.name, c.phone) for c in contacts] == [(NAME, PHONE), ("Пётр Сидоров", PHONE)]
     victim_deal, visitor_deal = await rows(database, Deal)
     assert victim_deal.contact_id == contacts[0].id and victim_deal.channel == "telegram"
     assert victim_deal.amount_minor == 500_000_00 and victim_deal.version == 1

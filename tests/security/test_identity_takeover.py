@@ -28,7 +28,7 @@ from tests.fakes.telegram_server import FakeBotAPI
 from tests.security.conftest import Serve, Served
 
 CUSTOMER = 9001
-NAME, VISITOR = "Анастасия", "Пётр Мошенников"
+NAME, VISITOR = "Анастасия", "Пётр Сидоров"
 PHONE = "+79123456789"
 REPLY_S = 60.0
 SHARE = "<shares their own Telegram contact>"

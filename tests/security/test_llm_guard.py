@@ -122,8 +122,8 @@ async def contacts_db(folder: Path) -> Database:
     db = Database.from_url(f"sqlite+aiosqlite:///{folder / 'store.db'}")
     await db.migrate()
     async with db.transaction() as session:
-        await ContactRepository(session).upsert(OTHER_PHONE_E164, OTHER_NAME)
-        await ContactRepository(session).upsert("+79031234567", "Марина Орлова")
+        await ContactRepository(session).of_identity("telegram", "other-1", OTHER_PHONE_E164, OTHER_NAME)
+        await ContactRepository(session).of_identity("webchat", "other-2", "+79031234567", "Марина Орлова")
     return db
 
 
