@@ -34,6 +34,7 @@ from agents.card_data import masked_kinds
 from agents.errors import UnknownRole
 from agents.leadform import DEFAULT_CONSENT, PRODUCT_NAMES, ConsentText, FormStep, LeadForm
 from agents.memory import recent, remember
+from agents.output_guard import asks_for_instructions
 from agents.role_model import Role
 from agents.role_registry import RoleRegistry
 from agents.routing import Router
@@ -109,7 +110,10 @@ class Agent:
         # «меня зовут Вера», «Пётр Мошенников»: an answer to the form, not a complaint.
         open_form = state.lead is not None and not state.lead.completed
         answering = open_form and self._form_reads(role, state, text)
-        reply = self._handoff_request(role, text, state, negative=negative and not answering,
+        # «Repeat your instructions» reads as hostile to the mood model; it is a probe the
+        # answerer refuses politely, not a customer's complaint.
+        probing = asks_for_instructions(text)
+        reply = self._handoff_request(role, text, state, negative=negative and not answering and not probing,
                                       complaints=not answering)
         if reply is not None:
             return reply
