@@ -130,11 +130,11 @@ async def test_only_a_shared_contact_of_the_senders_own_account_verifies_the_pho
     shared = Customer(engine, "tg-1", "tg-user-1", channel="telegram")
     await shared.say("Хочу открыть вклад", "Согласен", NAME)
     await shared.say("", attachments=[own])
-    await shared.say("500 тыс", "на год")
+    await shared.say("500 тыс", "на год", "Да, всё верно")
     carded = Customer(engine, "tg-2", "tg-user-2", channel="telegram")
     await carded.say("Хочу открыть вклад", "Согласен", NAME)
     await carded.say("", attachments=[card])
-    await carded.say("500 тыс", "на год")
+    await carded.say("500 тыс", "на год", "Да, всё верно")
     typed = Customer(engine, "web-3", "web-user-3")
     await typed.say(*application())
 
