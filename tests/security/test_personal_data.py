@@ -104,8 +104,10 @@ async def test_a_phone_a_name_and_a_card_then_forget_leave_no_trace(
     transcript = [await _say(tg, text) for text in ("Согласен", "Иван Петров", "+7 912 345-67-89", "на год",
                                                  "Да, всё верно")]
     await tg.wait_sent(1, timeout=WAIT_S, chat_id=MANAGERS_CHAT)  # the lead card: a handoff
+    before = len(tg.sent_to(CUSTOMER))
     tg.push_text(CUSTOMER, f"Перезвоните на 8 912 345 67 89, это Иван Петров, карта {CARD}",
                  first_name="Иван Петров")
+    await tg.wait_sent(before + 1, timeout=WAIT_S, chat_id=CUSTOMER)  # the bot still answers
     await runtime.engine.idle(WAIT_S)
     forgotten = await _say(tg, "/forget")
     assert "удалены" in plain(forgotten)
