@@ -99,6 +99,8 @@ async def test_a_phone_a_name_and_a_card_then_forget_leave_no_trace(
     await runtime.engine.idle(WAIT_S)
     # Before consent nothing personal is kept: not in messages, the inbox, the outbox, anywhere.
     assert await _stored(runtime) == []
+    # A card gets a warning without the model; a question with a phone and a name reaches it.
+    await _say(tg, "Это Иван Петров, мой телефон 8 912 345 67 89. Какая сумма вкладов застрахована?")
     await _say(tg, "Хочу открыть вклад на 500 тысяч")
     before_consent = len(llm.requests)
     transcript = [await _say(tg, text) for text in ("Согласен", "Иван Петров", "+7 912 345-67-89", "на год",
