@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from knowledge.ru.sensitive import luhn_valid  # one Luhn check for every mask
+
 CARD_MASK = "[номер карты скрыт]"
 CVV_MASK = "[CVV скрыт]"
 EXPIRY_MASK = "[срок карты скрыт]"
@@ -43,17 +45,6 @@ class Masked:
 
     text: str
     kinds: frozenset[str]
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum every payment card number carries."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = int(char)
-        if position % 2:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
 
 
 def mask_card_data(text: str) -> Masked:
