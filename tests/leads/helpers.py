@@ -99,12 +99,16 @@ def leaks(cells: dict[str, list[str]], *, words: Sequence[str] = (), digits: str
     """`table: value` of every cell that holds one of `words` or the digit run `digits`.
 
     Digits are compared with every separator removed, so a phone is found however
-    it is written («8 (912) 345-67-89», «+79123456789», JSON-escaped...).
+    it is written («8 (912) 345-67-89», «+79123456789», JSON-escaped...). A word
+    made of digits only (a CVC) must stand alone: «987» inside a timestamp's
+    microseconds is not a leak.
     """
+    patterns = [re.compile(rf"(?<!\d){re.escape(w)}(?!\d)") if w.isdigit() else re.compile(re.escape(w))
+                for w in words]
     found = []
     for table, values in cells.items():
         for value in values:
             lowered = value.lower()
-            if any(word in lowered for word in words) or (digits and digits in re.sub(r"\D", "", value)):
+            if any(p.search(lowered) for p in patterns) or (digits and digits in re.sub(r"\D", "", value)):
                 found.append(f"{table}: {value[:200]}")
     return found
