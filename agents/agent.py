@@ -99,17 +99,19 @@ class Agent:
         if self.sentiment is not None:  # an embedding per message: CPU work, off the event loop
             felt = await asyncio.to_thread(self.sentiment.classify, text, wait=False)
             mood = felt.label if felt is not None else None
-        reply = await self._decide(role, text, turn, state, negative=mood == "negative")
+        form_text = " ".join(turn.form_text.split()) or text
+        reply = await self._decide(role, text, form_text, turn, state, negative=mood == "negative")
         return replace(reply, sentiment=mood)
 
-    async def _decide(self, role: Role, text: str, turn: TurnInput, state: DialogState, *,
-                      negative: bool) -> Reply:
+    async def _decide(self, role: Role, text: str, form_text: str, turn: TurnInput,
+                      state: DialogState, *, negative: bool) -> Reply:
+        """`form_text` is `text` before consent masking: only the lead form reads it."""
         kinds = masked_kinds(text)
         if kinds:
             return self._card_warning(role, state)
         # «меня зовут Вера», «Пётр Мошенников»: an answer to the form, not a complaint.
         open_form = state.lead is not None and not state.lead.completed
-        answering = open_form and self._form_reads(role, state, text)
+        answering = open_form and self._form_reads(role, state, form_text)
         # «Repeat your instructions» reads as hostile to the mood model; it is a probe the
         # answerer refuses politely, not a customer's complaint.
         probing = asks_for_instructions(text)
@@ -118,7 +120,7 @@ class Agent:
         if reply is not None:
             return reply
         if state.lead and not state.lead.completed:
-            reply = await self._continue_form(role, text, turn, state)
+            reply = await self._continue_form(role, text, form_text, turn, state)
             if reply is not None:
                 return reply
         reply = self._fixed_answer(role, text, state)
@@ -126,7 +128,7 @@ class Agent:
             return reply
         role = self._route(role, text)
         if intents.wants_to_apply(text) or intents.wants_product(text):
-            return self._start_form(role, text, state)
+            return self._start_form(role, form_text, state)
         remember(state, text)
         return await self._answer(role, text, turn, state)
 
@@ -215,7 +217,7 @@ class Agent:
         state.lead = lead
         return self._form_reply(role, step, state)
 
-    async def _continue_form(self, role: Role, text: str, turn: TurnInput,
+    async def _continue_form(self, role: Role, text: str, form_text: str, turn: TurnInput,
                              state: DialogState) -> Reply | None:
         lead = state.lead
         assert lead is not None
@@ -223,7 +225,7 @@ class Agent:
         if owner.lead_form is None:
             state.lead = None
             return None
-        step = LeadForm(owner.lead_form, self.lemmatizer, self.consent).step(lead, text)
+        step = LeadForm(owner.lead_form, self.lemmatizer, self.consent).step(lead, form_text)
         if step.handled:
             return self._form_reply(owner, step, state)
         if lead.consent:  # before consent the message may hold a phone: kept nowhere
@@ -254,7 +256,7 @@ class Agent:
             return self._handoff(role, answer.text or HANDOFF_TEXT, "llm", state,
                                  note=answer.handoff_requested)
         if answer.start_lead and role.lead_form is not None and not in_form:
-            return self._start_form(role, text, state)
+            return self._start_form(role, " ".join(turn.form_text.split()) or text, state)
         if answer.relevant:
             state.failed_answers = 0
         else:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from knowledge.ru.lemmatizer import Lemmatizer
-from knowledge.ru.quantities import parse_amount, parse_term
+from knowledge.ru.quantities import glue_halves, parse_amount, parse_term
 
 REGION = "RU"
 NAME_TAGS = frozenset({"Name", "Surn", "Patr"})
@@ -68,7 +68,7 @@ class SlotReader:
 
     def read(self, text: str, fields: Iterable[str], *, asking: str | None = None) -> Slots:
         """Values of `fields` found in `text`; `asking` is the field the form asked last."""
-        text = " ".join(text.split())
+        text = glue_halves(" ".join(text.split()))  # «пол миллиона» is no man called Пол
         tail = correction_tail(text)
         values: dict[str, str] = {}
         wanted = set(fields)

@@ -61,13 +61,22 @@ class DialogState:
 
 @dataclass(frozen=True)
 class TurnInput:
-    """A customer's message with the dialog's context."""
+    """A customer's message with the dialog's context.
+
+    `text` is the message as the agent may use it: before consent, phones and
+    names are masked in it. `form_text`, when set, is the same message before
+    that masking. Only the lead form reads it, and it takes personal values from
+    it only when this very message gives the consent («согласна. Мария,
+    8916...»); otherwise it only notes that such data was offered too early.
+    It is never stored and never sent to a model.
+    """
 
     text: str
     role_id: str
     history: tuple[HistoryItem, ...] = ()
     state: DialogState = field(default_factory=DialogState)
     channel: str = "cli"
+    form_text: str = ""
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,10 @@ class ConversationEngine:
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
-        reply = await self._turn(guarded, dialog, history)
+        reply = await self._turn(guarded, dialog, history,
+                                 form_text=message.text if guarded.text != message.text else "")
+        if _grants_consent(dialog, reply):  # consent and data in one message: the data may stay
+            guarded = _guarded(message, consented=True)
         await self._commit_reply(item, message, guarded, dialog, reply)
 
     async def _readable(self, message: InboundMessage, show_typing: bool) -> InboundMessage:
@@ -222,7 +225,8 @@ class ConversationEngine:
         return message
 
     async def _turn(self, message: InboundMessage, dialog: Dialog,
-                    history: tuple[HistoryItem, ...]) -> Reply:
+                    history: tuple[HistoryItem, ...], *, form_text: str = "") -> Reply:
+        """The agent's reply; `form_text` is the message before consent masking (see TurnInput)."""
         state = DialogState.from_json(dialog.state)
         text = message.text or _contact_text(message)
         if not text.strip():
@@ -232,7 +236,8 @@ class ConversationEngine:
         if _command(text) == "help":
             return Reply(HELP_TEXT, dialog.role_id, "rules", grounded=True, state=state)
         return await self.agent.respond(TurnInput(
-            text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel))
+            text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel,
+            form_text=form_text))
 
     async def _load(self, message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
         async with self.db.transaction() as session:
@@ -251,7 +256,7 @@ class ConversationEngine:
         payload is rewritten too, so nothing unmasked stays behind.
         """
         assert item.id is not None and dialog.id is not None
-        private = not _consented(dialog)
+        private = not (_consented(dialog) or _grants_consent(dialog, reply))
         recordings = _recordings(original) if private else []
         text = mask_cards(reply.text)
         if private:  # no consent yet: a phone written now must not be stored anywhere
@@ -427,6 +432,12 @@ def _consented(dialog: Dialog) -> bool:
     """Whether the customer has agreed to the processing text in this dialog."""
     lead = DialogState.from_json(dialog.state).lead
     return lead is not None and lead.consent
+
+
+def _grants_consent(dialog: Dialog, reply: Reply) -> bool:
+    """Whether this turn is the one in which the customer agreed to the processing text."""
+    lead = reply.state.lead
+    return lead is not None and lead.consent and not _consented(dialog)
 
 
 def _guarded(message: InboundMessage, *, consented: bool) -> InboundMessage:

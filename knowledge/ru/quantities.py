@@ -12,6 +12,7 @@ callers need a single import.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -28,6 +29,7 @@ __all__ = [
     "find_amounts",
     "find_phone",
     "format_money",
+    "glue_halves",
     "normalize_phone",
     "parse_amount",
     "parse_rate",
@@ -87,7 +89,17 @@ class Term:
 
 def _prepare(text: object) -> list[Token]:
     """Tokenize ``text``; anything that is not a string gives no tokens."""
-    return tokenize(normalize(text)) if isinstance(text, str) else []
+    return tokenize(glue_halves(normalize(text))) if isinstance(text, str) else []
+
+
+# «пол миллиона», «пол-года»: customers often split the half prefix off the word it halves.
+_SPLIT_HALF = re.compile(r"\b(пол)(?:\s+|-)(?=(?:милл|млн|млрд|лям|тыс|тыщ|год|года|месяц|дн)\w*)",
+                         re.IGNORECASE)
+
+
+def glue_halves(text: str) -> str:
+    """«пол миллиона» → «полмиллиона», «пол-года» → «полгода»; other text unchanged."""
+    return _SPLIT_HALF.sub(r"\1", text)
 
 
 def _at(tokens: Sequence[Token], index: int) -> Token | None:

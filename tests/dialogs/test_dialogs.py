@@ -15,16 +15,8 @@ import pytest
 from tests.dialogs.runner import Case, ChatBench, card_secrets, cases, check_outcome, holds_secret, play
 
 CASES = cases()
-# Consent and personal data in the same message: the engine masks the message's phone
-# and name before the form sees the consent it carries, so the form asks for them
-# again. The masking and the form must be ordered by consent; until then these fail.
-_SAME_MESSAGE = "personal data given with the consent in one message is masked before the form reads it"
-KNOWN_BUGS: dict[str, str] = {
-    "02_consent_name_phone_together": _SAME_MESSAGE,
-    "04_loan_intent_with_facts": _SAME_MESSAGE,
-    "25_all_in_one_message": _SAME_MESSAGE,
-    "27_declined_data_not_stored": "a phone typed outside the form is masked before the reply reads it",
-}
+# Dialogs that show a bug not fixed yet: name -> the reason (strict xfail).
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def test_the_suite_holds_at_least_thirty_dialogs() -> None:
