@@ -20,6 +20,7 @@ from knowledge.embedder import Embedder
 from knowledge.fusion import FusionWeights, rrf
 from knowledge.lexical import LexicalIndex
 from knowledge.manifest import Manifest, SourceEntry, stamp
+from knowledge.query_cache import QueryVectorCache
 from knowledge.rerank import Reranker
 from knowledge.ru.lemmatizer import Lemmatizer
 from knowledge.types import Chunk, Hit, SearchFilter, SearchMode
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 HEADING_WEIGHT = 0.4
 CANDIDATES = 40
 RERANK_DEPTH = 25
-OFFTOPIC_CACHE = "offtopic.npy"
+OFFTOPIC_CACHE = "offtopic-queries.npz"
+CALIBRATION_CACHE = "calibration-queries.npz"
 
 
 class _Snapshot:
@@ -217,9 +219,10 @@ class KnowledgeIndex:
         snap = self.snapshot()
         everything = SearchFilter()
         questions = pseudo_questions(snap.chunks)
-        # One batch through the model instead of a call per question.
+        # One batch through the model, and only for questions the last ingest did not have.
         texts = [q.text for q in questions]
-        vectors = dict(zip(texts, self.embedder.embed_queries(texts), strict=True)) if texts else {}
+        cache = QueryVectorCache(self.folder / CALIBRATION_CACHE, self.embedder)
+        vectors = dict(zip(texts, cache.vectors(texts), strict=True)) if texts else {}
 
         def rank(mode: str, query: str) -> list[str]:
             if mode == "bm25":
@@ -245,20 +248,7 @@ class KnowledgeIndex:
 
     def _offtopic_vectors(self) -> np.ndarray:
         """The off-topic questions' vectors, embedded once per model and kept in the folder."""
-        questions = offtopic_questions()
-        path = self.folder / OFFTOPIC_CACHE
-        try:
-            cached = np.load(path, allow_pickle=False)
-            names = np.load(path.with_suffix(".names.npy"), allow_pickle=False)
-            shape = (len(questions), self.embedder.dimension)
-            if str(names[0]) == self.embedder.name and cached.shape == shape:
-                return cached
-        except (OSError, ValueError, IndexError):
-            pass
-        vectors = self.embedder.embed_queries(questions)
-        np.save(path, vectors, allow_pickle=False)
-        np.save(path.with_suffix(".names.npy"), np.array([self.embedder.name]), allow_pickle=False)
-        return vectors
+        return QueryVectorCache(self.folder / OFFTOPIC_CACHE, self.embedder).vectors(offtopic_questions())
 
     def set_weights(self, weights: FusionWeights) -> None:
         """Record calibrated fusion weights in the manifest."""

@@ -81,7 +81,8 @@ def test_second_run_changes_nothing_and_does_not_load_the_model(
 def test_changed_file_reembeds_only_its_changed_chunks(
     docs: Path, tmp_path: Path, make_factory: Callable[[], EmbedderFactory]
 ) -> None:
-    first, _ = _run(docs, tmp_path / "index", make_factory())
+    first_factory = make_factory()
+    first, _ = _run(docs, tmp_path / "index", first_factory)
     before = {name: _ids(first, name) for name in FILES}
 
     path = docs / "deposits.md"
@@ -97,6 +98,9 @@ def test_changed_file_reembeds_only_its_changed_chunks(
     assert 1 <= len(changed) < len(after)
     assert len(factory.passages) == len(changed)
     assert all("подорожник" in normal(p) for p in factory.passages)
+    # Re-calibration asks the model only for questions the first run did not have.
+    asked_before = set(first_factory.embedder.queries)
+    assert asked_before and not asked_before & set(factory.embedder.queries)
     for name in ("loans.md", "cards.md"):
         assert _ids(index, name) == before[name]
     # The new wording is found; the old one is gone.
