@@ -31,6 +31,7 @@ from agents.answerers.rates import find_rate
 from agents.tools.requests import CalcResult, detect, wants_calculation
 from agents.turn import HistoryItem, Source
 from knowledge.index import KnowledgeIndex
+from knowledge.ru.phones import phone_spans
 from knowledge.ru.quantities import find_amounts
 from knowledge.types import Hit, SearchFilter
 
@@ -283,6 +284,11 @@ _FIGURE_QUESTION = re.compile(
     r"какие\s+(?:ставки|проценты|сроки|суммы))\b",
     re.IGNORECASE,
 )
+_PHONE_QUESTION = re.compile(
+    r"\b(?:номер\w*\s+(?:телефона|горяч\w+)|телефон\w*\s+(?:горяч\w+|для\s+связи|поддержк\w+)|"
+    r"по\s+какому\s+(?:номеру|телефону)|куда\s+(?:звонить|позвонить)|какой\s+(?:у\s+\w+\s+)?телефон)",
+    re.IGNORECASE,
+)
 _QUOTED = re.compile(r"[«\"]([^»\"]{2,60})[»\"]")
 
 
@@ -299,6 +305,8 @@ def _unanswered(question: str, answer: str, passages: list[str]) -> str | None:
             return f"unknown_name:{name}"
     if _FIGURE_QUESTION.search(question) and not (re.search(r"\d", answer) and has_figure(answer, question)):
         return "no_figure"
+    if _PHONE_QUESTION.search(question) and not phone_spans(answer):
+        return "no_phone"  # «какой номер горячей линии?» is not answered by a passage without one
     return None
 
 

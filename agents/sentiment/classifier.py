@@ -33,8 +33,11 @@ _NEGATIVE_MARGIN = 0.005
 # A calm information question («страхуются ли …?») sits close to complaints in the embedding
 # space; without an emotional marker it needs a much clearer margin.
 _QUESTION_MARGIN = 0.03
-_QUESTION = re.compile(r"\?|^\s*(?:что|как|какой|какая|какие|сколько|где|когда|почему|можно\s+ли)\b|"
-                       r"\bли\b", re.IGNORECASE)
+# An information question: a question mark, or a question word anywhere («у меня 4 ляма, как
+# лучше хранить»), or a request to explain; customers often drop the «?».
+_QUESTION = re.compile(r"\?|\b(?:что|как|какой|какая|какое|какие|каким|сколько|где|куда|откуда|когда|"
+                       r"почему|зачем|кто|ли|можно|нужно|подскажите|скажите|объясните|расскажите)\b",
+                       re.IGNORECASE)
 _EMOTION = re.compile(r"!|\?\?|\b[А-ЯЁA-Z]{3,}\b")
 _LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
 # One OpenMP thread: the engine is fastest so on a shared machine (oversubscription costs 10x).
