@@ -127,7 +127,10 @@ class Agent:
         if reply is not None:
             return reply
         role = self._route(role, text)
-        if intents.wants_to_apply(text) or intents.wants_product(text):
+        # «хочу взять денег на ремонт, как банк посчитает платёж?» to a role without a form:
+        # the question is answered rather than met with «что вы хотели бы оформить?».
+        applies = intents.wants_to_apply(text) or intents.wants_product(text)
+        if applies and (_has_form(role) or not intents.is_side_question(text)):
             return self._start_form(role, form_text, state)
         remember(state, text)
         return await self._answer(role, text, turn, state)
@@ -208,7 +211,7 @@ class Agent:
         return role if chosen == role.id else self._role(chosen)
 
     def _start_form(self, role: Role, text: str, state: DialogState) -> Reply:
-        if role.lead_form is None or not role.can_use("lead_form"):
+        if role.lead_form is None or not _has_form(role):
             products = [r.name for r in self.roles.all() if r.lead_form is not None]
             return Reply(WHICH_PRODUCT, role.id, "rules", grounded=True, state=state,
                          quick_replies=tuple(products) or ("Вклад", "Кредит"))
@@ -274,6 +277,10 @@ class Agent:
         state.failed_answers = 0
         return Reply(text, role.id, "rules", grounded=grounded, handoff=True, handoff_reason=reason,
                      state=state, notes=(note,) if note else ())
+
+
+def _has_form(role: Role) -> bool:
+    return role.lead_form is not None and role.can_use("lead_form")
 
 
 _PRONOUN = re.compile(r"\b(?:он|она|оно|его|её|ее|него|неё|нее|нему|ней|это|этот|эта)\b", re.IGNORECASE)

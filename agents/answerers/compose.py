@@ -221,6 +221,11 @@ def asks_figure(query: str) -> bool:
     return bool(_FIGURE.search(query))
 
 
+def asks_figure_kind(query: str) -> bool:
+    """Whether the question wants a figure of a set kind: a rate, a price, a time of day."""
+    return any(asks.search(query) for asks, _ in _FIGURE_KINDS)
+
+
 def has_figure(text: str, query: str = "") -> bool:
     """Whether the text states a number of the kind `query` asks for (any kind without one)."""
     for asks, states in _FIGURE_KINDS:

@@ -26,13 +26,15 @@ from typing import Any
 
 from agents.answerers import catalogue
 from agents.answerers.base import Answer
-from agents.answerers.compose import Composer, Piece, asks_figure, has_figure, render
+from agents.answerers.compose import Composer, Piece, asks_figure, asks_figure_kind, has_figure, render
 from agents.answerers.rates import find_rate
 from agents.tools.requests import CalcResult, detect, wants_calculation
 from agents.turn import HistoryItem, Source
 from knowledge.index import KnowledgeIndex
+from knowledge.ru.numbers import number_phrases
 from knowledge.ru.phones import phone_spans
 from knowledge.ru.quantities import find_amounts
+from knowledge.ru.tokens import normalize, tokenize
 from knowledge.types import Hit, SearchFilter
 
 NO_ANSWER = ("К сожалению, в моей базе знаний нет точного ответа на этот вопрос. "
@@ -303,11 +305,25 @@ def _unanswered(question: str, answer: str, passages: list[str]) -> str | None:
     for name in _QUOTED.findall(question):
         if name.lower().replace("ё", "е") not in corpus:
             return f"unknown_name:{name}"
-    if _FIGURE_QUESTION.search(question) and not (re.search(r"\d", answer) and has_figure(answer, question)):
+    if _FIGURE_QUESTION.search(question) and not _states_figure(answer, question):
         return "no_figure"
     if _PHONE_QUESTION.search(question) and not phone_spans(answer):
         return "no_phone"  # «какой номер горячей линии?» is not answered by a passage without one
     return None
+
+
+def _states_figure(answer: str, question: str) -> bool:
+    """A figure of the kind asked; for a plain «сколько» a number in words counts too.
+
+    «около пятнадцати наименований» answers «сколько документов», but «пятнадцать
+    процентов» is not how a knowledge base states a rate, so a rate, price or time
+    must be in digits.
+    """
+    if re.search(r"\d", answer) and has_figure(answer, question):
+        return True
+    if asks_figure_kind(question):
+        return False
+    return any(not p.digits_only and p.value >= 2 for p in number_phrases(tokenize(normalize(answer))))
 
 
 def _shorten(text: str, limit: int) -> str:
