@@ -91,6 +91,19 @@ class DialogRepository:
         await self._session.flush()
         return dialog
 
+    async def move(self, dialog: Dialog, channel: str, dialog_key: str, *, user_ref: str) -> Dialog:
+        """Carry a dialog over to another channel's key, history and all.
+
+        The one change of a dialog's key: a customer of a channel where personal
+        data may not be collected follows a one-time link to a lawful channel.
+        The new key must not have a dialog yet.
+        """
+        self._session.add(dialog)
+        dialog.channel, dialog.dialog_key, dialog.user_ref = channel, dialog_key, user_ref
+        dialog.updated_at = utc_now()
+        await self._session.flush()
+        return dialog
+
     async def list_by_status(self, status: DialogStatus | str) -> list[Dialog]:
         """Dialogs in ``status``, least recently changed first (the manager queue order)."""
         query = (

@@ -56,6 +56,8 @@
     if (frame.type === "history") {
       log.innerHTML = "";
       frame.messages.forEach(bubble);
+      const last = frame.messages[frame.messages.length - 1];
+      showQuick(last && last.quick_replies);
     } else if (frame.type === "message") {
       clearTimeout(typingTimer);
       setStatus(frame.handoff ? "Диалог передан менеджеру — он ответит здесь." : "");
