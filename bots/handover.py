@@ -149,7 +149,8 @@ class Handover:
             origin = dialog.channel
             state.handover = None
             reply = self.engine.agent.carry_over(state, dialog.role_id)
-            await dialogs.move(dialog, channel, dialog_key, user_ref=dialog_key)
+            if not await dialogs.move(dialog, channel, dialog_key, user_ref=dialog_key):
+                return False  # another process carried it over first
             messages = MessageRepository(session)
             await messages.add(dialog_id, Direction.OUT, Author.SYSTEM,
                                MOVED_TEXT.format(origin=channel_label(origin)), {"carried_over": origin})
