@@ -115,11 +115,30 @@ class EngineHooks:
     offers: OfferMaker | None = None
 
 
+class OfferLines(Protocol):
+    """The ways to go on that a lawful-channel offer adds to the agent's reply."""
+
+    @property
+    def code(self) -> str:
+        """The one-time code the dialog keeps until the link is used."""
+        ...
+
+    @property
+    def sent(self) -> str:
+        """The lines the customer receives (the working link)."""
+        ...
+
+    @property
+    def stored(self) -> str:
+        """The lines the dialog's history keeps (the link hidden)."""
+        ...
+
+
 class OfferMaker(Protocol):
     """Makes the lines of a lawful-channel offer for a dialog (`bots.handover.HandoverLinks`)."""
 
-    def offer(self, dialog_id: int) -> Any:
-        """An object with `code` (kept by the dialog), `sent` and `stored` (the lines)."""
+    def offer(self, dialog_id: int) -> OfferLines:
+        """A fresh code and the offer's lines."""
         ...
 
 

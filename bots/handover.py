@@ -28,7 +28,7 @@ from bots.config import LawfulChannelsSettings, Settings
 from bots.engine import ConversationEngine
 from bots.web.auth import session_secret
 from bots.web.labels import channel as channel_label
-from store.models import Author, Direction
+from store.models import Author, Dialog, Direction
 from store.repositories import DialogRepository, MessageRepository
 
 log = logging.getLogger(__name__)
@@ -125,19 +125,32 @@ class Handover:
         self.links = links
         self.engine = engine
 
+    async def usable(self, token: str) -> bool:
+        """Whether the link is genuine, unexpired and not used or replaced yet (nothing changes)."""
+        return await self._dialog(token) is not None
+
     async def redeem(self, token: str, channel: str, dialog_key: str) -> bool:
         """Carry the link's dialog over to `(channel, dialog_key)`; False for a used, expired, forged link."""
+        dialog = await self._dialog(token)
+        found = self.links.read(token)
+        if dialog is None or found is None:
+            return False
+        dialog_id, code = found
+        # The dialog's own lock: no turn of it runs (and overwrites its state) meanwhile.
+        async with self.engine.dialog_lock(dialog.channel, dialog.dialog_key):
+            return await self._move(dialog_id, code, channel, dialog_key)
+
+    async def _dialog(self, token: str) -> Dialog | None:
+        """The dialog a usable link names."""
         found = self.links.read(token)
         if found is None:
-            return False
+            return None
         dialog_id, code = found
         async with self.engine.db.session() as session:
             dialog = await DialogRepository(session).get(dialog_id)
         if dialog is None or DialogState.from_json(dialog.state).handover != code:
-            return False
-        # The dialog's own lock: no turn of it runs (and overwrites its state) meanwhile.
-        async with self.engine.dialog_lock(dialog.channel, dialog.dialog_key):
-            return await self._move(dialog_id, code, channel, dialog_key)
+            return None
+        return dialog
 
     async def _move(self, dialog_id: int, code: str, channel: str, dialog_key: str) -> bool:
         async with self.engine.db.transaction() as session:

@@ -56,7 +56,7 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
     async def carry_over(request: Request) -> Response:
         token = str(request.path_params["token"])
         handover = runtime.handover
-        usable = handover is not None and len(token) <= MAX_TOKEN and handover.links.read(token) is not None
+        usable = handover is not None and len(token) <= MAX_TOKEN and await handover.usable(token)
         if request.method == "POST" and usable and handover is not None:
             key = ids.issue(secrets.token_urlsafe(24))  # a fresh dialog key: the carried-over dialog's
             if await handover.redeem(token, CHANNEL, key):

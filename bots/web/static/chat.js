@@ -57,7 +57,8 @@
       log.innerHTML = "";
       frame.messages.forEach(bubble);
       const last = frame.messages[frame.messages.length - 1];
-      showQuick(last && last.quick_replies);
+      // A dialog carried over from another channel opens on a question with buttons.
+      if (last && last.quick_replies && last.quick_replies.length) showQuick(last.quick_replies);
     } else if (frame.type === "message") {
       clearTimeout(typingTimer);
       setStatus(frame.handoff ? "Диалог передан менеджеру — он ответит здесь." : "");
