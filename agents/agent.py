@@ -159,7 +159,8 @@ class Agent:
             return reply
         role = self._route(role, text)
         if intents.wants_to_apply(text) or intents.wants_product(text):
-            return self._start_form(role, form_text, state, redirect=redirect)
+            return self._start_form(role, form_text, state, redirect=redirect,
+                                    not_kept=redirect and form_text != text)
         remember(state, text)
         return await self._answer(role, text, turn, state)
 
@@ -238,13 +239,14 @@ class Agent:
         chosen = self.router.choose(text, role.id, candidates, role.routing.keywords)
         return role if chosen == role.id else self._role(chosen)
 
-    def _start_form(self, role: Role, text: str, state: DialogState, *, redirect: bool = False) -> Reply:
+    def _start_form(self, role: Role, text: str, state: DialogState, *, redirect: bool = False,
+                    not_kept: bool = False) -> Reply:
         if role.lead_form is None or not role.can_use("lead_form"):
             products = [r.name for r in self.roles.all() if r.lead_form is not None]
             return Reply(WHICH_PRODUCT, role.id, "rules", grounded=True, state=state,
                          quick_replies=tuple(products) or ("Вклад", "Кредит"))
         if redirect:
-            return self._lawful_offer(role, text, state)
+            return self._lawful_offer(role, text, state, not_kept=not_kept)
         lead, step = LeadForm(role.lead_form, self.lemmatizer, self.consent).start(text)
         lead.role_id = role.id
         state.lead = lead

@@ -69,7 +69,7 @@ async def test_a_card_number_while_the_offer_waits_asks_no_consent(offline_agent
 
 
 @pytest.mark.parametrize("message, tool", [
-    ("Я бы хотел положить деньги под процент", True),          # the model decides: the lead tool
+    ("Интересует ваш вклад на год, давайте", True),            # the model decides: the lead tool
     ("Я бы хотел положить деньги под процент, оформите мне вклад", False),  # the words decide
 ], ids=["lead tool", "words"])
 async def test_the_llm_path_offers_a_lawful_channel_too(llm: FakeOpenAI, llm_agent: LLMAgentFactory,
@@ -82,3 +82,11 @@ async def test_the_llm_path_offers_a_lawful_channel_too(llm: FakeOpenAI, llm_age
 
     assert _offered(reply), reply
     assert bool(llm.requests) == tool  # the words alone never reach the model
+
+
+async def test_personal_data_in_the_request_itself_is_said_to_be_not_kept(offline_agent: Agent) -> None:
+    reply = await _say(offline_agent, "Хочу открыть вклад, мой телефон +7 *** ***-**-**", DialogState(),
+                       form_text="Хочу открыть вклад, мой телефон +7 912 345-67-89")
+
+    assert _offered(reply) and reply.text.startswith("Личные данные, которые вы написали, скрыты")
+    assert reply.state.lead is not None and reply.state.lead.fields == {}
