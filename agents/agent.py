@@ -11,7 +11,9 @@ Order of decisions, the same in every mode:
 4. routing: the front desk passes the dialog to a specialist, and a customer
    may change topic mid-dialog;
 5. greetings, thanks, live-market questions get their fixed answers;
-6. «хочу открыть вклад», «нужен кредит 2 млн» open the role's lead form;
+6. «хочу открыть вклад», «нужен кредит 2 млн» open the role's lead form — in a
+   `redirect` channel (a foreign messenger) it asks for no name or phone: it
+   keeps the non-personal fields and offers a lawful channel instead;
 7. otherwise the answerer (LLM, or offline) answers from the knowledge base;
    repeated answers without information hand off.
 
@@ -32,13 +34,14 @@ from agents.answerers.base import Answer, Answerer
 from agents.bank_contacts import BankContacts
 from agents.card_data import masked_kinds
 from agents.errors import UnknownRole
-from agents.leadform import DEFAULT_CONSENT, PRODUCT_NAMES, ConsentText, FormStep, LeadForm
+from agents.leadform import DEFAULT_CONSENT, ELSEWHERE, PRODUCT_NAMES, ConsentText, FormStep, LeadForm
 from agents.memory import recent, remember
 from agents.output_guard import asks_for_instructions
 from agents.role_model import Role
 from agents.role_registry import RoleRegistry
 from agents.routing import Router
 from agents.sentiment import SentimentClassifier
+from agents.slots import SlotReader
 from agents.turn import DialogState, Reply, TurnInput
 from knowledge.ru.lemmatizer import Lemmatizer
 
@@ -65,6 +68,13 @@ CARD_BLOCK_TEXT = ("Если карта утеряна, вы отправили 
 EMPTY_TEXT = "Напишите, пожалуйста, ваш вопрос текстом."
 WHICH_PRODUCT = "Что вы хотели бы оформить?"
 OFFER_MANAGER = ("Позвать менеджера",)
+LAWFUL_OFFER_TEXT = ("С удовольствием помогу оформить {product}. Только имя, телефон и другие личные "
+                     "данные здесь я принять не могу: по закону банк не получает персональные данные "
+                     "клиентов через иностранные мессенджеры. Давайте продолжим в защищённом канале банка.")
+NOT_KEPT_TEXT = ("Личные данные, которые вы написали, скрыты и не сохранены: здесь я не могу "
+                 "их принять.")
+AGAIN_TEXT = "Продолжим оформление заявки в защищённом канале банка."
+CARRIED_OVER_TEXT = "Продолжим здесь. Чем могу помочь?"
 
 
 class Agent:
@@ -80,12 +90,29 @@ class Agent:
         self.router = Router(lemmatizer)
         self.contacts = contacts or BankContacts(None)
         self.sentiment = sentiment
+        self._slots = SlotReader(lemmatizer)
 
     async def aclose(self) -> None:
         """Release the answerer's connections (an LLM client), if it holds any."""
         close = getattr(self.answerer, "aclose", None)
         if close is not None:
             await close()
+
+    def personal_names(self, text: str) -> tuple[str, ...]:
+        """Names of people in `text` (tagged name words, «зовут …»), for masking where none may be kept."""
+        name = self._slots.read_name(text)
+        return (name,) if name else ()
+
+    def carry_over(self, state: DialogState, role_id: str) -> Reply:
+        """The first message in a lawful channel a dialog was carried over to: its parked form goes on."""
+        state = copy.deepcopy(state)
+        role = self._role(role_id)
+        lead = state.lead
+        owner = self._role(lead.role_id or role.id) if lead is not None else role
+        if lead is None or lead.asking != ELSEWHERE or owner.lead_form is None:
+            return Reply(CARRIED_OVER_TEXT, role.id, "rules", grounded=True, state=state)
+        step = LeadForm(owner.lead_form, self.lemmatizer, self.consent).resume(lead)
+        return self._form_reply(owner, step, state)
 
     async def respond(self, turn: TurnInput) -> Reply:
         """The reply to one customer message."""
@@ -119,8 +146,12 @@ class Agent:
                                       complaints=not answering)
         if reply is not None:
             return reply
+        redirect = turn.personal_data == "redirect"
         if state.lead and not state.lead.completed:
-            reply = await self._continue_form(role, text, form_text, turn, state)
+            if redirect:
+                reply = self._parked_form(role, text, turn, state)
+            else:
+                reply = await self._continue_form(role, text, form_text, turn, state)
             if reply is not None:
                 return reply
         reply = self._fixed_answer(role, text, state)
@@ -131,7 +162,8 @@ class Agent:
         # the question is answered rather than met with «что вы хотели бы оформить?».
         applies = intents.wants_to_apply(text) or intents.wants_product(text)
         if applies and (_has_form(role) or not intents.is_side_question(text)):
-            return self._start_form(role, form_text, state)
+            return self._start_form(role, form_text, state, redirect=redirect,
+                                    not_kept=redirect and form_text != text)
         remember(state, text)
         return await self._answer(role, text, turn, state)
 
@@ -175,7 +207,7 @@ class Agent:
         text = f"{CARD_WARNING_TEXT}\n\n{CARD_BLOCK_TEXT.format(hotline=f' {hotline}' if hotline else '')}"
         followups: tuple[str, ...] = ()
         lead = state.lead
-        if lead is not None and not lead.completed and lead.asking:
+        if lead is not None and not lead.completed and lead.asking and lead.asking != ELSEWHERE:
             followups = (f"Вернёмся к заявке: {self._form_question(role, lead.asking, lead.role_id)}",)
         return Reply(text, role.id, "rules", grounded=True, state=state, followups=followups,
                      quick_replies=OFFER_MANAGER, notes=("card_data",))
@@ -210,15 +242,57 @@ class Agent:
         chosen = self.router.choose(text, role.id, candidates, role.routing.keywords)
         return role if chosen == role.id else self._role(chosen)
 
-    def _start_form(self, role: Role, text: str, state: DialogState) -> Reply:
+    def _start_form(self, role: Role, text: str, state: DialogState, *, redirect: bool = False,
+                    not_kept: bool = False) -> Reply:
         if role.lead_form is None or not _has_form(role):
             products = [r.name for r in self.roles.all() if r.lead_form is not None]
             return Reply(WHICH_PRODUCT, role.id, "rules", grounded=True, state=state,
                          quick_replies=tuple(products) or ("Вклад", "Кредит"))
+        if redirect:
+            return self._lawful_offer(role, text, state, not_kept=not_kept)
         lead, step = LeadForm(role.lead_form, self.lemmatizer, self.consent).start(text)
         lead.role_id = role.id
         state.lead = lead
         return self._form_reply(role, step, state)
+
+    def _lawful_offer(self, role: Role, text: str, state: DialogState, *, not_kept: bool = False) -> Reply:
+        """No personal data here: park the form's non-personal fields and offer a lawful channel.
+
+        The `lawful_channel` note makes the runtime add the ways to go on (a
+        one-time link to the web chat, the bank's MAX or VK bot).
+        """
+        assert role.lead_form is not None
+        parked = state.lead if state.lead is not None and state.lead.role_id == role.id \
+            and state.lead.asking == ELSEWHERE else None
+        before = dict(parked.fields) if parked is not None else {}
+        form = LeadForm(role.lead_form, self.lemmatizer, self.consent)
+        lead = form.draft(text, parked)
+        lead.role_id = role.id
+        state.lead = lead
+        if parked is None:  # the first offer says why; a repeated one is short
+            text = LAWFUL_OFFER_TEXT.format(product=PRODUCT_NAMES.get(lead.product, "заявку"))
+        else:
+            changed = [n for n, v in lead.fields.items() if before.get(n) != v]
+            noted = f"Записал: {form.listed(lead, changed).rstrip('.')}. " if changed else ""
+            text = noted + AGAIN_TEXT
+        return Reply(f"{NOT_KEPT_TEXT} {text}" if not_kept else text, role.id, "rules", grounded=True,
+                     state=state, notes=("lawful_channel",))
+
+    def _parked_form(self, role: Role, text: str, turn: TurnInput, state: DialogState) -> Reply | None:
+        """A message in a `redirect` channel while the form waits for a lawful channel.
+
+        Personal data typed here (already masked) or a new amount or term renews
+        the offer; anything else is answered as usual.
+        """
+        assert state.lead is not None
+        owner = self._role(state.lead.role_id or role.id)
+        if owner.lead_form is None or intents.wants_to_apply(text) or intents.wants_product(text):
+            return None  # a (new) application: routed and offered afresh
+        not_kept = bool(turn.form_text) and " ".join(turn.form_text.split()) != text
+        form = LeadForm(owner.lead_form, self.lemmatizer, self.consent)
+        if not_kept or form.reads(state.lead, text, personal=False):
+            return self._lawful_offer(owner, text, state, not_kept=not_kept)
+        return None
 
     async def _continue_form(self, role: Role, text: str, form_text: str, turn: TurnInput,
                              state: DialogState) -> Reply | None:
@@ -259,7 +333,8 @@ class Agent:
             return self._handoff(role, answer.text or HANDOFF_TEXT, "llm", state,
                                  note=answer.handoff_requested)
         if answer.start_lead and role.lead_form is not None and not in_form:
-            return self._start_form(role, " ".join(turn.form_text.split()) or text, state)
+            return self._start_form(role, " ".join(turn.form_text.split()) or text, state,
+                                    redirect=turn.personal_data == "redirect")
         if answer.relevant:
             state.failed_answers = 0
         else:

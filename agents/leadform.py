@@ -36,6 +36,8 @@ CONSENT_TEXT = (
     "заявки. Согласие можно отозвать в любой момент командой /forget."
 )
 PERSONAL_FIELDS = frozenset({"name", "phone", "city"})
+#: `LeadState.asking` of a form parked in a `redirect` channel, waiting to go on elsewhere.
+ELSEWHERE = "lawful_channel"
 CONSENT_BUTTONS = ("Даю согласие", "Не даю согласия")
 CONFIRM_BUTTONS = ("Да, всё верно", "Исправить")
 SKIP = "Пропустить"
@@ -111,6 +113,36 @@ class LeadForm:
                                    quick_replies=CONSENT_BUTTONS)
         return state, self._ask_next(state)
 
+    def draft(self, trigger_text: str, state: LeadState | None = None) -> LeadState:
+        """A form parked for a lawful channel: only the non-personal fields of the message.
+
+        Used where personal data may not be collected (a `redirect` channel): no
+        consent is asked and no name, phone or city is read, whatever the form says.
+        """
+        draft = state if state is not None and state.asking == ELSEWHERE else LeadState(self.form.product)
+        slots = self._read(LeadState(self.form.product), trigger_text)
+        for name, value in slots.values.items():
+            if name not in PERSONAL_FIELDS:
+                draft.fields[name] = value
+        draft.asking, draft.consent, draft.consent_version = ELSEWHERE, False, None
+        return draft
+
+    def resume(self, state: LeadState) -> FormStep:
+        """Go on with a parked form in a lawful channel: consent first, then the missing fields."""
+        kept = [f.name for f in self.form.fields
+                if state.fields.get(f.name) and f.name not in PERSONAL_FIELDS]
+        product = PRODUCT_NAMES.get(state.product, "обращение")
+        intro = f"Продолжим оформление заявки на {product}"
+        intro += f" ({self._listed(state, kept)})." if kept else "."
+        state.asking, state.failures = None, 0
+        if not self.form.consent_required:
+            state.consent = True
+        if not state.consent:
+            state.asking = "consent"
+            return FormStep(True, f"{intro}\n\n{self.consent.text}\n\n{CONSENT_QUESTION}",
+                            quick_replies=CONSENT_BUTTONS)
+        return self._ask_next(state, prefix=intro)
+
     def step(self, state: LeadState, text: str) -> FormStep:
         """Take the customer's next message while the form is open."""
         if intents.wants_to_cancel(text):
@@ -121,9 +153,14 @@ class LeadForm:
             return self._review(state, text)
         return self._fill(state, text)
 
-    def reads(self, state: LeadState, text: str) -> bool:
-        """Whether `text` carries a value for any field of the form."""
-        return bool(self._read(state, text).values)
+    def reads(self, state: LeadState, text: str, *, personal: bool = True) -> bool:
+        """Whether `text` carries a value for a field of the form (a non-personal one without `personal`)."""
+        values = self._read(state, text).values
+        return any(personal or name not in PERSONAL_FIELDS for name in values)
+
+    def listed(self, state: LeadState, names: list[str]) -> str:
+        """«сумма вклада — 500 000 ₽, срок вклада — 12 мес.» for the given fields."""
+        return self._listed(state, names)
 
     def summary(self, state: LeadState, sep: str = "; ") -> str:
         """The collected form in words, for the customer's confirmation."""

@@ -41,6 +41,9 @@ class DialogState:
     handed_back_at_turn: int | None = None
     turns: int = 0
     manager_thread: int | None = None  # the managers' forum topic of this dialog, once created
+    #: The one-time code of the latest link that carries this dialog over to the web chat
+    #: (a `redirect` channel's offer); cleared when the link is used.
+    handover: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for the dialog's JSON column."""
@@ -69,6 +72,9 @@ class TurnInput:
     it only when this very message gives the consent («согласна. Мария,
     8916...»); otherwise it only notes that such data was offered too early.
     It is never stored and never sent to a model.
+
+    `personal_data` is the channel's policy: in a `redirect` channel the lead
+    form asks for no name or phone and offers a lawful channel instead.
     """
 
     text: str
@@ -77,6 +83,7 @@ class TurnInput:
     state: DialogState = field(default_factory=DialogState)
     channel: str = "cli"
     form_text: str = ""
+    personal_data: Literal["collect", "redirect"] = "collect"
 
 
 @dataclass(frozen=True)

@@ -209,16 +209,35 @@ class VoiceSettings(_Section):
         return self
 
 
+#: What a channel may do with customers' personal data (name, phone, account data):
+#: `collect` runs the lead form there; `redirect` asks for none and offers a lawful
+#: channel instead. Since 1 March 2023 a Russian bank may not pass customers' personal
+#: data through foreign messengers (149-ФЗ art. 10, parts 8–10), Telegram among them.
+PersonalDataPolicy = Literal["collect", "redirect"]
+_POLICY_ERROR = ("допустимо collect (собирать заявку в этом канале) или redirect (не спрашивать "
+                 "имя и телефон, предложить продолжить в веб-чате банка, MAX или VK)")
+
+
+def _policy(value: object) -> object:
+    """A clear message for a mistyped policy (pydantic's own lists the values only)."""
+    if value not in ("collect", "redirect"):
+        raise ValueError(f"недопустимое значение {value!r}; {_POLICY_ERROR}")
+    return value
+
+
 class TelegramSettings(_Section):
-    """The Telegram bot."""
+    """The Telegram bot; a foreign messenger, so personal data is `redirect`ed by default."""
 
     enabled: bool = False
+    personal_data: PersonalDataPolicy = "redirect"
     token: SecretStr | None = None
     api_url: str = "https://api.telegram.org"
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     managers_chat_id: int | None = None
+
+    _personal_data = field_validator("personal_data", mode="before")(_policy)
 
     @field_validator("webhook_secret")
     @classmethod
@@ -241,9 +260,28 @@ class TelegramSettings(_Section):
 
 
 class WebchatSettings(_Section):
-    """The web chat on the product's own site."""
+    """The web chat on the product's own site.
+
+    `public_url` is the address customers reach this web app at (the chat is its
+    root page); one-time links that carry a dialog over from a `redirect` channel
+    point there (default: the first of
+    `server.public_origins`, else `http://host:port`). Such a link works once and
+    expires after `handover_ttl_minutes`.
+    """
 
     enabled: bool = True
+    personal_data: PersonalDataPolicy = "collect"
+    public_url: str | None = None
+    handover_ttl_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
+
+    _personal_data = field_validator("personal_data", mode="before")(_policy)
+
+    @field_validator("public_url")
+    @classmethod
+    def _address(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s/?#]+(?:/[^\s?#]*)?", url):
+            raise ValueError("нужен адрес вида https://bank.example/chat (http:// или https://)")
+        return url.rstrip("/") if url else url
 
 
 class ChannelsSettings(_Section):
@@ -251,6 +289,16 @@ class ChannelsSettings(_Section):
 
     telegram: TelegramSettings = TelegramSettings()
     webchat: WebchatSettings = WebchatSettings()
+
+    def personal_data(self, name: str) -> PersonalDataPolicy:
+        """The personal-data policy of channel `name`; `collect` for one without the setting."""
+        section = getattr(self, name, None)
+        policy = getattr(section, "personal_data", "collect")
+        return "redirect" if policy == "redirect" else "collect"
+
+    def redirecting(self) -> frozenset[str]:
+        """The channels whose policy is `redirect` (enabled or not: a message left pending counts)."""
+        return frozenset(n for n in type(self).model_fields if self.personal_data(n) == "redirect")
 
 
 class ScoringRuleSettings(_Section):
@@ -323,8 +371,25 @@ class CrmSettings(_Section):
         return self
 
 
+class LawfulChannelsSettings(_Section):
+    """Addresses of the bank's bots in lawful messengers, offered by `redirect` channels."""
+
+    max: str | None = None  # e.g. https://max.ru/bank_bot
+    vk: str | None = None   # e.g. https://vk.me/bank
+
+    @field_validator("max", "vk")
+    @classmethod
+    def _https(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https://\S+", url):
+            raise ValueError("нужен адрес бота вида https://max.ru/bank_bot или https://vk.me/bank")
+        return url
+
+
 class LeadsSettings(_Section):
     """Leads: the consent text, scoring, distribution to managers, the CRM webhook.
+
+    `lawful_channels` names the bank's MAX and VK bots that a `redirect` channel
+    offers beside the web chat.
 
     `consent_text` replaces the built-in processing text; give it a new
     `consent_version` whenever it changes (the version is recorded with every
@@ -337,6 +402,7 @@ class LeadsSettings(_Section):
     distribution: Literal["round_robin", "by_product"] = "round_robin"
     managers: tuple[ManagerSettings, ...] = ()
     crm: CrmSettings = CrmSettings()
+    lawful_channels: LawfulChannelsSettings = LawfulChannelsSettings()
 
     @model_validator(mode="after")
     def _consistent(self) -> LeadsSettings:

@@ -17,6 +17,10 @@
 - Card numbers, CVV/CVC, expiry dates and one-time codes are masked in every
   inbound message before it is written to the inbox (and again after a voice
   note is transcribed), so no table, log line or console page ever holds them.
+- A channel whose personal-data policy is `redirect` (a foreign messenger, see
+  `bots.config.PersonalDataPolicy`) never gets its customers' personal data
+  stored, consent or not: phones and names are masked in every message, and a
+  wish to apply gets a lawful-channel offer with a one-time link (`bots.handover`).
 - A reply may be several messages (an answer to a side question, then the lead
   form's question on its own); each is stored and queued in order.
 """
@@ -105,6 +109,37 @@ class EngineHooks:
     managers_channel: str | None = None
     transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
     leads: LeadSink | None = None
+    #: Channels whose personal-data policy is `redirect`.
+    redirect_channels: frozenset[str] = frozenset()
+    #: Adds the ways to go on (one-time link, MAX/VK bots) to a lawful-channel offer.
+    offers: OfferMaker | None = None
+
+
+class OfferLines(Protocol):
+    """The ways to go on that a lawful-channel offer adds to the agent's reply."""
+
+    @property
+    def code(self) -> str:
+        """The one-time code the dialog keeps until the link is used."""
+        ...
+
+    @property
+    def sent(self) -> str:
+        """The lines the customer receives (the working link)."""
+        ...
+
+    @property
+    def stored(self) -> str:
+        """The lines the dialog's history keeps (the link hidden)."""
+        ...
+
+
+class OfferMaker(Protocol):
+    """Makes the lines of a lawful-channel offer for a dialog (`bots.handover.HandoverLinks`)."""
+
+    def offer(self, dialog_id: int) -> OfferLines:
+        """A fresh code and the offer's lines."""
+        ...
 
 
 @dataclass
@@ -140,6 +175,10 @@ class ConversationEngine:
             return None
         self._schedule(message.channel, message.dialog_key)
         return inbox_id
+
+    def dialog_lock(self, channel: str, dialog_key: str) -> asyncio.Lock:
+        """The lock a dialog's turns run under: hold it to change the dialog between turns."""
+        return self._locks.get((channel, dialog_key))
 
     async def recover(self) -> int:
         """Schedule every dialog with pending inbox items (after a restart)."""
@@ -202,18 +241,22 @@ class ConversationEngine:
             await self._commit_forget(item, message, dialog)
             return
         # What the agent sees and what is stored: without consent no phone or name,
-        # and never a card number (see knowledge.ru.sensitive).
-        guarded = _guarded(message, consented=_consented(dialog))
+        # and never a card number (see knowledge.ru.sensitive). A redirect channel
+        # never has consent, and bare names are looked for there too.
+        redirect = message.channel in self.hooks.redirect_channels
+        names = self.agent.personal_names(message.text) if redirect else ()
+        guarded = _guarded(message, consented=_consented(dialog) and not redirect, known=names)
         if with_manager:
             await self._store_for_manager(item, guarded, dialog, rewritten=guarded != message)
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
         reply = await self._turn(guarded, dialog, history,
-                                 form_text=message.text if guarded.text != message.text else "")
-        if _grants_consent(dialog, reply):  # consent and data in one message: the data may stay
+                                 form_text=message.text if guarded.text != message.text else "",
+                                 redirect=redirect)
+        if not redirect and _grants_consent(dialog, reply):  # consent and data in one message
             guarded = _guarded(message, consented=True)
-        await self._commit_reply(item, message, guarded, dialog, reply)
+        await self._commit_reply(item, message, guarded, dialog, reply, redirect=redirect)
 
     async def _readable(self, message: InboundMessage, show_typing: bool) -> InboundMessage:
         """Voice notes become text when a transcriber is configured."""
@@ -224,8 +267,8 @@ class ConversationEngine:
             return await self.hooks.transcribe(message)
         return message
 
-    async def _turn(self, message: InboundMessage, dialog: Dialog,
-                    history: tuple[HistoryItem, ...], *, form_text: str = "") -> Reply:
+    async def _turn(self, message: InboundMessage, dialog: Dialog, history: tuple[HistoryItem, ...], *,
+                    form_text: str = "", redirect: bool = False) -> Reply:
         """The agent's reply; `form_text` is the message before consent masking (see TurnInput)."""
         state = DialogState.from_json(dialog.state)
         text = message.text or _contact_text(message)
@@ -237,7 +280,7 @@ class ConversationEngine:
             return Reply(HELP_TEXT, dialog.role_id, "rules", grounded=True, state=state)
         return await self.agent.respond(TurnInput(
             text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel,
-            form_text=form_text))
+            form_text=form_text, personal_data="redirect" if redirect else "collect"))
 
     async def _load(self, message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
         async with self.db.transaction() as session:
@@ -249,19 +292,20 @@ class ConversationEngine:
         return dialog, history
 
     async def _commit_reply(self, item: InboxItem, original: InboundMessage, message: InboundMessage,
-                            dialog: Dialog, reply: Reply) -> None:
+                            dialog: Dialog, reply: Reply, *, redirect: bool = False) -> None:
         """Store the (guarded) message, the reply and the outbox item in one transaction.
 
         `original` is the message as received; when guarding changed it, the inbox
         payload is rewritten too, so nothing unmasked stays behind.
         """
         assert item.id is not None and dialog.id is not None
-        private = not (_consented(dialog) or _grants_consent(dialog, reply))
+        private = redirect or not (_consented(dialog) or _grants_consent(dialog, reply))
         recordings = _recordings(original) if private else []
         text = mask_cards(reply.text)
         if private:  # no consent yet: a phone written now must not be stored anywhere
             text = mask_echoed_phones(text, original.text)
         reply = replace(reply, text=text)
+        kept, sent = self._offered(reply, dialog.id)
         async with self.db.transaction() as session:
             if not await InboxRepository(session).mark_done(item.id):
                 raise AlreadyProcessed(item.id)
@@ -271,8 +315,7 @@ class ConversationEngine:
             meta = _inbound_meta(message) | ({"sentiment": reply.sentiment} if reply.sentiment else {})
             stored = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
                                         meta, inbox_id=item.id)
-            texts = reply.messages()
-            for n, text in enumerate(texts):
+            for n, text in enumerate(kept):
                 await messages.add(dialog.id, Direction.OUT, Author.AGENT, text,
                                    reply.meta() if n == 0 else {"role": reply.role, "mode": "rules",
                                                                 "followup": True})
@@ -281,10 +324,10 @@ class ConversationEngine:
             fresh = await DialogRepository(session).get(dialog.id)
             assert fresh is not None
             await DialogRepository(session).update(fresh, **_dialog_changes(reply))
-            for n, text in enumerate(texts):
+            for n, text in enumerate(sent):
                 await OutboxRepository(session).add(
                     message.channel, message.dialog_key,
-                    _outbound(message, reply, text, last=n == len(texts) - 1, first=n == 0).to_payload(),
+                    _outbound(message, reply, text, last=n == len(sent) - 1, first=n == 0).to_payload(),
                     inbox_id=item.id)
             if reply.handoff:
                 await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
@@ -293,6 +336,19 @@ class ConversationEngine:
         remove_files(recordings)  # a voice note may have said the phone
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
+
+    def _offered(self, reply: Reply, dialog_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The reply's messages as stored and as sent: a lawful-channel offer gets its link here.
+
+        The dialog keeps the link's one-time code; the stored copy hides the link.
+        """
+        texts = reply.messages()
+        if "lawful_channel" not in reply.notes or self.hooks.offers is None:
+            return texts, texts
+        offer = self.hooks.offers.offer(dialog_id)
+        reply.state.handover = offer.code
+        first, rest = texts[0], texts[1:]
+        return (f"{first}\n\n{offer.stored}", *rest), (f"{first}\n\n{offer.sent}", *rest)
 
     async def _commit_forget(self, item: InboxItem, message: InboundMessage, dialog: Dialog) -> None:
         """Erase the customer's personal data and confirm, in one transaction."""
@@ -440,26 +496,28 @@ def _grants_consent(dialog: Dialog, reply: Reply) -> bool:
     return lead is not None and lead.consent and not _consented(dialog)
 
 
-def _guarded(message: InboundMessage, *, consented: bool) -> InboundMessage:
+def _guarded(message: InboundMessage, *, consented: bool, known: tuple[str, ...] = ()) -> InboundMessage:
     """The message as the agent may see it and the store may keep it.
 
-    Card numbers are always masked. Without consent, phones and introduced names
-    are masked too, and shared contacts, recordings and the raw update are dropped.
+    Card numbers are always masked. Without consent, phones, introduced names and
+    the `known` names are masked too, and shared contacts, recordings and the raw
+    update are dropped.
     """
     if consented:
         masked = mask_cards(message.text)
         return message if masked == message.text else message.model_copy(update={"text": masked})
-    if not (message.raw or message.attachments) and redact(message.text) == message.text:
+    if not (message.raw or message.attachments) and redact(message.text, known) == message.text:
         return message
     return message.model_copy(update={
-        "text": redact(message.text), "raw": {},
-        "attachments": tuple(_masked_attachment(a) for a in message.attachments)})
+        "text": redact(message.text, known), "raw": {},
+        "attachments": tuple(_masked_attachment(a, known) for a in message.attachments)})
 
 
-def _masked_attachment(attachment: Attachment) -> Attachment:
+def _masked_attachment(attachment: Attachment, known: tuple[str, ...] = ()) -> Attachment:
     transcript = attachment.transcript
     if transcript is not None:
-        transcript = transcript.model_copy(update={"text": redact(transcript.text), "audio_file": None})
+        transcript = transcript.model_copy(update={"text": redact(transcript.text, known),
+                                                   "audio_file": None})
     return attachment.model_copy(update={"phone": None, "name": None, "transcript": transcript})
 
 

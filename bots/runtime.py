@@ -20,6 +20,7 @@ from bots.channels.ratelimit import RateLimiter
 from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
 from bots.handoff import HandoffService
+from bots.handover import Handover, handover_links
 from bots.leads import crm_dispatcher, lead_sink
 from bots.logs import install_redaction
 from bots.outbox import OutboxDispatcher
@@ -48,6 +49,7 @@ class Runtime:
     channels: dict[str, Channel] = field(default_factory=dict)
     voice: VoicePipeline | None = None
     crm: CrmDispatcher | None = None
+    handover: Handover | None = None  # one-time links from `redirect` channels to the web chat
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -66,12 +68,14 @@ class Runtime:
             outbox.wake()
             crm.wake()
 
+        links = handover_links(settings)
         hooks = EngineHooks(on_outbox=queued, typing=_typing(channels),
-                            transcribe=VoiceNotes(voice, channels), leads=lead_sink(settings, roles))
+                            transcribe=VoiceNotes(voice, channels), leads=lead_sink(settings, roles),
+                            redirect_channels=settings.channels.redirecting(), offers=links)
         engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
         handoff = HandoffService(db, on_outbox=outbox.wake)
         runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels, voice,
-                      crm=crm)
+                      crm=crm, handover=Handover(links, engine))
         runtime._add_channels()
         return runtime
 

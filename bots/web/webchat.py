@@ -1,4 +1,10 @@
-"""Routes of the web chat: the page and its WebSocket."""
+"""Routes of the web chat: the page, its WebSocket, and the one-time links from other channels.
+
+A link from a `redirect` channel (`bots.handover`) first shows a page with a
+button; only the button's POST uses the link, so a messenger fetching the link
+for a preview does not spend it. The POST gives the browser a fresh chat cookie
+whose dialog is the carried-over one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -24,6 +30,7 @@ from store.repositories import DialogRepository, InboxRepository, MessageReposit
 COOKIE = "sovetnik_chat"
 MAX_TEXT = 4000
 MAX_ID = 64
+MAX_TOKEN = 512
 HISTORY = 50
 
 
@@ -35,13 +42,27 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
     ids = ClientIds(session_secret(configured, settings.path(Path("var"))))
     guard = FloodGuard()
 
+    def with_cookie(response: Response, key: str) -> Response:
+        response.set_cookie(COOKIE, key, max_age=90 * 24 * 3600, httponly=True, samesite="lax",
+                            secure=runtime.settings.server.cookie_secure)
+        return response
+
     async def page(request: Request) -> Response:
         response = render(request, "chat.html", {})
         if not ids.valid(request.cookies.get(COOKIE)):  # the server names the client, never the client
-            response.set_cookie(COOKIE, ids.issue(secrets.token_urlsafe(24)), max_age=90 * 24 * 3600,
-                                httponly=True, samesite="lax",
-                                secure=runtime.settings.server.cookie_secure)
+            with_cookie(response, ids.issue(secrets.token_urlsafe(24)))
         return response
+
+    async def carry_over(request: Request) -> Response:
+        token = str(request.path_params["token"])
+        handover = runtime.handover
+        usable = handover is not None and len(token) <= MAX_TOKEN and await handover.usable(token)
+        if request.method == "POST" and usable and handover is not None:
+            key = ids.issue(secrets.token_urlsafe(24))  # a fresh dialog key: the carried-over dialog's
+            if await handover.redeem(token, CHANNEL, key):
+                return with_cookie(RedirectResponse("/", status_code=303), key)
+            usable = False
+        return render(request, "continue.html", {"usable": usable}, status_code=200 if usable else 410)
 
     async def socket(ws: WebSocket) -> None:
         key = ws.cookies.get(COOKIE)
@@ -68,7 +89,8 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
             guard.close_socket(ip, key)
             await channel.disconnect(key, ws)
 
-    return [Route("/", page), WebSocketRoute("/ws/chat", socket)]
+    return [Route("/", page), WebSocketRoute("/ws/chat", socket),
+            Route("/chat/continue/{token}", carry_over, methods=["GET", "POST"])]
 
 
 async def _serve(runtime: Runtime, ws: WebSocket, key: str, guard: FloodGuard, ip: str) -> None:
@@ -122,5 +144,7 @@ async def _history(runtime: Runtime, key: str) -> list[dict[str, Any]]:
             return []
         messages = await MessageRepository(session).recent(dialog.id, HISTORY)
     return [{"author": str(m.author), "text": m.text, "sources": m.meta.get("sources", []),
-             "quick_replies": []} for m in messages]
+             # buttons only under the last message, as when it was sent (a carried-over form's consent)
+             "quick_replies": list(m.meta.get("quick_replies", [])) if n == len(messages) - 1 else []}
+            for n, m in enumerate(messages)]
 

@@ -91,6 +91,26 @@ class DialogRepository:
         await self._session.flush()
         return dialog
 
+    async def move(self, dialog: Dialog, channel: str, dialog_key: str, *, user_ref: str) -> bool:
+        """Carry a dialog over to another channel's key, history and all; False if it moved meanwhile.
+
+        The one change of a dialog's key: a customer of a channel where personal
+        data may not be collected follows a one-time link to a lawful channel.
+        The update names the key it moves from, so of two processes redeeming the
+        same link at once only one succeeds. The new key must not have a dialog yet.
+        """
+        assert dialog.id is not None
+        moved = await self._session.execute(
+            sa.update(Dialog)
+            .where(col(Dialog.id) == dialog.id, col(Dialog.channel) == dialog.channel,
+                   col(Dialog.dialog_key) == dialog.dialog_key)
+            .values(channel=channel, dialog_key=dialog_key, user_ref=user_ref, updated_at=utc_now())
+            .execution_options(synchronize_session=False))
+        if getattr(moved, "rowcount", 0) != 1:
+            return False
+        await self._session.refresh(dialog)
+        return True
+
     async def list_by_status(self, status: DialogStatus | str) -> list[Dialog]:
         """Dialogs in ``status``, least recently changed first (the manager queue order)."""
         query = (

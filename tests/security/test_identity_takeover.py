@@ -105,7 +105,8 @@ def _victim(served: Served, contact_id: int) -> dict[str, Any]:
 
 async def test_a_visitor_with_the_victims_phone_changes_and_erases_nothing_of_theirs(
         tg: FakeBotAPI, serve: Serve) -> None:
-    served = await serve(telegram={"token": tg.token, "api_url": tg.base_url})
+    # The application is left in Telegram itself: a bank that chose `collect` there.
+    served = await serve(telegram={"token": tg.token, "api_url": tg.base_url, "personal_data": "collect"})
     await _telegram_customer(tg, application(NAME, SHARE, "500 тыс"))
     victim = _victim_contact(served)
     before = _victim(served, victim)

@@ -92,8 +92,10 @@ async def test_a_phone_a_name_and_a_card_then_forget_leave_no_trace(
         tg: FakeBotAPI, llm: FakeOpenAI, start_runtime: StartRuntime,  # noqa: F811
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    # The lead form runs in Telegram here (`collect`): what is masked before consent is the point.
     runtime: Runtime = await start_runtime(llm={"provider": "openai", "base_url": llm.base_url,
-                                                "model": "local-model", "api_key": "sk-test"})
+                                                "model": "local-model", "api_key": "sk-test"},
+                                           telegram={"personal_data": "collect"})
     await _say(tg, INTRO)
     await _say(tg, f"Запишите карту {CARD}, имя Иван Петров")
     await runtime.engine.idle(WAIT_S)

@@ -109,3 +109,23 @@ async def test_list_by_status_oldest_change_first(database: Database) -> None:
         assert await dialogs.list_by_status(DialogStatus.CLOSED) == []
     assert [d.id for d in waiting] == [three.id, one.id]
     assert [d.id for d in bot] == [two.id]
+
+
+async def test_a_dialog_moves_to_another_channel_once(database: Database) -> None:
+    created = await _create(database, "telegram", "chat-9", user_ref="tg-user")
+    assert created.id is not None
+    stale = Dialog(**created.model_dump())  # what a second process read before the move
+
+    async with database.transaction() as session:
+        dialog = await DialogRepository(session).get(created.id)
+        assert dialog is not None
+        assert await DialogRepository(session).move(dialog, "webchat", "browser-1", user_ref="browser-1")
+        assert (dialog.channel, dialog.dialog_key, dialog.user_ref) == ("webchat", "browser-1", "browser-1")
+    async with database.transaction() as session:
+        assert not await DialogRepository(session).move(stale, "webchat", "browser-2", user_ref="browser-2")
+
+    async with database.session() as session:
+        dialogs = DialogRepository(session)
+        assert await dialogs.by_key("telegram", "chat-9") is None
+        moved = await dialogs.by_key("webchat", "browser-1")
+        assert moved is not None and moved.id == created.id

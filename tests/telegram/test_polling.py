@@ -7,7 +7,16 @@ import asyncio
 from bots.runtime import Runtime
 from store.models import DialogStatus, InboxStatus, OutboxStatus
 from tests.fakes.telegram_server import FakeBotAPI
-from tests.telegram.conftest import WAIT_S, dialog_of, inbox_of, outbox_of, plain, wait_until
+from tests.leads.helpers import every_cell, leaks
+from tests.telegram.conftest import (
+    WAIT_S,
+    StartRuntime,
+    dialog_of,
+    inbox_of,
+    outbox_of,
+    plain,
+    wait_until,
+)
 
 CUSTOMER = 42
 QUIET_S = 2.5  # longer than the outbox's idle poll: a retry would show up within it
@@ -106,7 +115,10 @@ async def test_a_voice_note_gets_a_polite_answer(tg: FakeBotAPI, runtime: Runtim
 
 
 async def test_a_shared_contact_answers_the_lead_forms_phone_question(
-        tg: FakeBotAPI, runtime: Runtime) -> None:
+        tg: FakeBotAPI, start_runtime: StartRuntime) -> None:
+    # The lead form itself runs in Telegram only where the bank chose `collect`.
+    runtime = await start_runtime(telegram={"personal_data": "collect"})
+
     async def say(text: str, n: int) -> str:
         tg.push_text(CUSTOMER, text)
         return plain((await tg.wait_sent(n, timeout=WAIT_S, chat_id=CUSTOMER))[-1])
@@ -128,3 +140,20 @@ async def test_a_shared_contact_answers_the_lead_forms_phone_question(
     fields = dialog.state["lead"]["fields"]
     assert fields["name"] == "Иван"
     assert fields["phone"].endswith("9161234567"), fields
+
+
+async def test_by_default_telegram_asks_for_no_phone_and_keeps_no_shared_contact(
+        tg: FakeBotAPI, runtime: Runtime) -> None:
+    tg.push_text(CUSTOMER, "Хочу открыть вклад", first_name="Вениамин")
+    [offer] = await tg.wait_sent(1, timeout=WAIT_S, chat_id=CUSTOMER)
+    text = plain(offer)
+    assert "иностранные мессенджеры" in text and "/chat/continue/" in text, text
+    assert "request_contact" not in str(offer.get("reply_markup"))
+
+    tg.push_contact(CUSTOMER, "+7 916 123-45-67", first_name="Вениамин")  # shared all the same
+    await tg.wait_sent(2, timeout=WAIT_S, chat_id=CUSTOMER)
+    await runtime.engine.idle()
+
+    dialog = await dialog_of(runtime, CUSTOMER)
+    assert dialog is not None and dialog.state["lead"]["fields"] == {}
+    assert leaks(await every_cell(runtime.db), words=("вениамин",), digits="9161234567") == []

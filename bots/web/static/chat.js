@@ -56,6 +56,9 @@
     if (frame.type === "history") {
       log.innerHTML = "";
       frame.messages.forEach(bubble);
+      const last = frame.messages[frame.messages.length - 1];
+      // A dialog carried over from another channel opens on a question with buttons.
+      if (last && last.quick_replies && last.quick_replies.length) showQuick(last.quick_replies);
     } else if (frame.type === "message") {
       clearTimeout(typingTimer);
       setStatus(frame.handoff ? "Диалог передан менеджеру — он ответит здесь." : "");
