@@ -246,11 +246,45 @@ class WebchatSettings(_Section):
     enabled: bool = True
 
 
+class VkSettings(_Section):
+    """The VK community bot (Callback API in production, Bots Long Poll for development)."""
+
+    enabled: bool = False
+    #: The community's access token (messages permission).
+    token: SecretStr | None = None
+    group_id: int | None = Field(None, ge=1)
+    api_url: str = "https://api.vk.com"
+    api_version: str = "5.199"
+    mode: Literal["longpoll", "callback"] = "longpoll"
+    #: The string the callback server must return for VK's `confirmation` event.
+    confirmation: SecretStr | None = None
+    #: The callback secret key: every event carries it in `secret`.
+    secret: SecretStr | None = None
+    #: Hosts (and their subdomains) voice notes and files are downloaded from; links to
+    #: anywhere else in an event are refused.
+    media_hosts: tuple[str, ...] = ("userapi.com", "vk.com", "vk.me", "vkuseraudio.net")
+
+    @model_validator(mode="after")
+    def _needs_token(self) -> VkSettings:
+        if not self.enabled:
+            return self
+        if not (self.token and self.token.get_secret_value()):
+            raise ValueError("канал включён, но токен сообщества не задан: задайте token "
+                             "или переменную окружения")
+        if self.group_id is None:
+            raise ValueError("канал включён, но не задан group_id (номер сообщества)")
+        if self.mode == "callback" and not (self.confirmation and self.secret):
+            raise ValueError("для mode: callback нужны confirmation и secret "
+                             "(настройки Callback API сообщества)")
+        return self
+
+
 class ChannelsSettings(_Section):
     """Messenger channels."""
 
     telegram: TelegramSettings = TelegramSettings()
     webchat: WebchatSettings = WebchatSettings()
+    vk: VkSettings = VkSettings()
 
 
 class ScoringRuleSettings(_Section):
