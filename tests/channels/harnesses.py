@@ -20,6 +20,7 @@ import aiohttp
 import uvicorn
 
 from bots.channels.base import Channel
+from bots.channels.vk_api import RATE_RETRIES
 from bots.config import Settings
 from bots.runtime import Runtime
 from bots.web.app import create_app
@@ -62,6 +63,9 @@ class Harness(Protocol):
 
     async def received(self, customer: int, n: int) -> list[Received]:
         """Every message the customer received, once there are at least `n`; fails after a while."""
+
+    def throttle_next_send(self) -> bool:
+        """Make the messenger refuse the next send as «too many requests»; False if it has no limit."""
 
 
 def base_settings(root: Path, channels: dict[str, Any]) -> Settings:
@@ -124,6 +128,10 @@ class TelegramHarness:
     def external_id(self, customer: int, uid: str) -> str:
         return str(zlib.crc32(uid.encode()))
 
+    def throttle_next_send(self) -> bool:
+        self.tg.fail_next("sendMessage", 429, retry_after=1)
+        return True
+
     async def dialog_key(self, customer: int) -> str:
         return str(customer)
 
@@ -170,6 +178,11 @@ class VkHarness:
 
     def external_id(self, customer: int, uid: str) -> str:
         return uid
+
+    def throttle_next_send(self) -> bool:
+        # More refusals than the client's own short retries: the outbox must back off too.
+        self.vk.fail_next("messages.send", 6, times=RATE_RETRIES + 1)
+        return True
 
     async def dialog_key(self, customer: int) -> str:
         return str(customer)
@@ -273,6 +286,9 @@ class WebchatHarness:
 
     def external_id(self, customer: int, uid: str) -> str:
         return f"{self.tabs[customer].key}:{uid}"
+
+    def throttle_next_send(self) -> bool:
+        return False  # the product's own socket: nothing to throttle it
 
     async def dialog_key(self, customer: int) -> str:
         return (await self._tab(customer)).key

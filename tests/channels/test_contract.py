@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 
 from bots.messages import OutboundMessage
-from store.models import InboxItem, OutboxItem
+from store.models import InboxItem, OutboxItem, OutboxStatus
 from tests.channels.harnesses import Harness
 
 CUSTOMER = 8101
@@ -86,3 +87,16 @@ async def test_quick_replies_are_offered_as_buttons(harness: Harness) -> None:
     [shown] = await harness.received(CUSTOMER, 1)
     assert "Какой вклад" in shown.text
     assert shown.buttons == ("Накопительный", "Срочный", "Позвать менеджера")
+
+
+async def test_too_many_requests_is_waited_out_and_the_reply_sent_once(harness: Harness) -> None:
+    if not harness.throttle_next_send():
+        pytest.skip(f"{harness.channel.name} has no send limit")
+    assert await harness.deliver(CUSTOMER, "Спасибо!", "u-4")
+
+    await harness.received(CUSTOMER, 1)
+    await harness.runtime.engine.idle()
+    await asyncio.sleep(0.5)
+    [reply] = await _replies(harness)
+    assert reply.status == OutboxStatus.SENT and reply.attempts >= 1  # refused once, then sent
+    assert len(await harness.received(CUSTOMER, 1)) == 1
