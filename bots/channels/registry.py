@@ -18,6 +18,7 @@ ADAPTERS: dict[str, str] = {
     "webchat": "bots.channels.webchat",
     "telegram": "bots.channels.telegram",
     "vk": "bots.channels.vk",
+    "max": "bots.channels.max",
 }
 
 Factory = Callable[[ChannelContext], list[Channel]]

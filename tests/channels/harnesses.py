@@ -25,6 +25,7 @@ from bots.config import Settings
 from bots.runtime import Runtime
 from bots.web.app import create_app
 from tests.fakes._telegram_format import render
+from tests.fakes.max_server import FakeMax
 from tests.fakes.telegram_server import FakeBotAPI
 from tests.fakes.vk_server import FakeVK
 
@@ -208,6 +209,52 @@ async def vk(root: Path) -> AsyncIterator[VkHarness]:
             yield VkHarness(runtime, fake, url)
 
 
+# -- MAX: webhook calls with X-Max-Bot-Api-Secret; no update id, the inbox key is body.mid -------
+
+
+@dataclass
+class MaxHarness:
+    runtime: Runtime
+    mx: FakeMax
+    url: str
+    limit: int | None = 4000
+
+    @property
+    def channel(self) -> Channel:
+        return self.runtime.channels["max"]
+
+    async def deliver(self, customer: int, text: str, uid: str, *, signed: bool = True) -> bool:
+        update = self.mx.text_update(customer, text)
+        update["message"]["body"]["mid"] = self.external_id(customer, uid)
+        status = await self.mx.post_webhook(f"{self.url}/max/webhook", update, SECRET if signed else FORGED)
+        return status == 200
+
+    def external_id(self, customer: int, uid: str) -> str:
+        return f"mid.{uid}"
+
+    def throttle_next_send(self) -> bool:
+        self.mx.fail_next("/messages", 429)
+        return True
+
+    async def dialog_key(self, customer: int) -> str:
+        return str(customer)
+
+    async def received(self, customer: int, n: int) -> list[Received]:
+        await self.mx.wait_sent(n, timeout=WAIT_S, chat_id=customer)
+        return [Received(m["text"], tuple(b["text"] for row in m["buttons"] for b in row))
+                for m in self.mx.sent_to(customer)]
+
+
+@contextlib.asynccontextmanager
+async def max_bot(root: Path) -> AsyncIterator[MaxHarness]:
+    async with FakeMax() as fake:
+        runtime = Runtime.build(base_settings(root, {"max": {
+            "enabled": True, "token": fake.token, "api_url": fake.base_url, "mode": "webhook",
+            "webhook_url": "https://bank.example/max/webhook", "webhook_secret": SECRET}}))
+        async with served(runtime) as url:
+            yield MaxHarness(runtime, fake, url)
+
+
 # -- the web chat: a browser's signed cookie and JSON frames over the WebSocket -------------
 
 
@@ -322,4 +369,4 @@ async def webchat(root: Path) -> AsyncIterator[WebchatHarness]:
             await harness.close()
 
 
-HARNESSES = {"telegram": telegram, "webchat": webchat, "vk": vk}
+HARNESSES = {"telegram": telegram, "webchat": webchat, "vk": vk, "max": max_bot}

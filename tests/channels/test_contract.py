@@ -1,6 +1,6 @@
 """One contract, every channel adapter: what a customer and the messenger may rely on.
 
-Run over Telegram (webhook), VK (Callback API) and the web chat (WebSocket),
+Run over Telegram (webhook), VK (Callback API), MAX (webhook) and the web chat (WebSocket),
 each against its loopback fake, with the real product behind it.
 """
 
