@@ -139,7 +139,7 @@ class VkChannel(Channel):
     # -- inbound: Bots Long Poll --------------------------------------------------------
 
     async def _poll(self) -> None:
-        server: dict[str, Any] | None = None
+        server: dict[str, Any] | None = None  # address, key and ts; a failure retries the same ts
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -163,8 +163,8 @@ class VkChannel(Channel):
         answer = await self.api.call("groups.getLongPollServer", group_id=self.settings.group_id)
         return {"server": str(answer["server"]), "key": str(answer["key"]), "ts": str(answer["ts"])}
 
-    async def _poll_once(self, server: dict[str, Any]) -> dict[str, Any] | None:
-        """One long-poll round; the server state to use next (None: fetch a new key)."""
+    async def _poll_once(self, server: dict[str, Any]) -> dict[str, Any]:
+        """One long-poll round; the server state (address, key, ts) to use next."""
         answer = await self.api.long_poll(server["server"], server["key"], server["ts"])
         failed = answer.get("failed")
         if failed == 1:  # history outdated: continue from the ts VK gives

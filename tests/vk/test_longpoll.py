@@ -6,7 +6,7 @@ import asyncio
 
 import sqlalchemy as sa
 
-from store.models import InboxStatus, OutboxItem, OutboxStatus
+from store.models import Dialog, DialogStatus, InboxStatus, OutboxItem, OutboxStatus
 from tests.fakes.vk_server import FakeVK
 from tests.telegram.conftest import WAIT_S, inbox_of, outbox_of
 from tests.vk.conftest import StartRuntime
@@ -100,3 +100,22 @@ async def test_an_expired_long_poll_key_is_renewed_without_losing_events(
 
     await vk.wait_sent(1, timeout=WAIT_S, peer_id=CUSTOMER)
     assert len(vk.calls_of("groups.getLongPollServer")) == 2
+
+
+async def test_a_handed_off_dialog_gets_the_managers_reply_in_vk(
+        vk: FakeVK, start_vk: StartRuntime) -> None:
+    runtime = await start_vk()
+    await vk.wait_calls("groups.getLongPollServer")
+    vk.push_text(CUSTOMER, "Позовите менеджера, пожалуйста")
+    await vk.wait_sent(1, timeout=WAIT_S, peer_id=CUSTOMER)
+    await runtime.engine.idle()
+    async with runtime.db.session() as session:
+        dialog = (await session.execute(sa.select(Dialog).where(
+            Dialog.channel == "vk", Dialog.dialog_key == str(CUSTOMER)))).scalar_one()
+    assert dialog.status == DialogStatus.WAITING and dialog.id is not None
+
+    await runtime.handoff.take(dialog.id, "olga")
+    assert await runtime.handoff.reply(dialog.id, "Здравствуйте, я Ольга, помогу с вкладом.", "olga")
+
+    replies = await vk.wait_sent(2, timeout=WAIT_S, peer_id=CUSTOMER)
+    assert replies[-1]["text"] == "Менеджер: Здравствуйте, я Ольга, помогу с вкладом."
