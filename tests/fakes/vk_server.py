@@ -61,6 +61,7 @@ class _Failure:
     method: str
     code: int
     times: int
+    skip: int = 0
 
 
 class FakeVK(LoopbackServer):
@@ -96,9 +97,9 @@ class FakeVK(LoopbackServer):
         """Parameters of every call of `method`."""
         return [params for name, params in self.calls if name == method]
 
-    def fail_next(self, method: str, code: int, times: int = 1) -> None:
-        """Answer the next `times` calls of `method` with VK error `code`."""
-        self._failures.append(_Failure(method, code, times))
+    def fail_next(self, method: str, code: int, times: int = 1, *, skip: int = 0) -> None:
+        """Answer `times` calls of `method` with VK error `code`, after `skip` that succeed."""
+        self._failures.append(_Failure(method, code, times, skip))
 
     def add_media(self, name: str, data: bytes) -> str:
         """Serve `data` at a media URL (as VK's `link_ogg`); returns the URL."""
@@ -197,6 +198,9 @@ class FakeVK(LoopbackServer):
     def _raise_injected(self, method: str) -> None:
         for failure in self._failures:
             if failure.method == method and failure.times > 0:
+                if failure.skip:
+                    failure.skip -= 1
+                    return
                 failure.times -= 1
                 raise VKError(failure.code)
 
