@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 import uvicorn
 
@@ -143,3 +144,21 @@ def test_a_webhook_must_be_https_with_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as plain_http:
         load_settings(config, env={"MAX_BOT_TOKEN": "t", "MAX_WEBHOOK_SECRET": "secret-1"})
     assert "https://" in str(plain_http.value)
+
+
+async def test_hostile_webhook_calls_get_a_clear_answer_and_the_server_keeps_running(
+        mx: FakeMax, served: tuple[Runtime, str]) -> None:
+    runtime, hook = served
+    broken = {"update_type": "message_created", "message": {"recipient": {"chat_type": "dialog"}}}
+    assert await mx.post_webhook(hook, broken, WEBHOOK_SECRET) == 200  # skipped: a retry cannot help
+    assert await mx.post_webhook(hook, {"update_type": "bot_started"}, WEBHOOK_SECRET) == 200
+    headers = {"X-Max-Bot-Api-Secret": WEBHOOK_SECRET}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(hook, data=b"\xff{", headers=headers) as answer:
+            assert answer.status == 400
+        async with session.post(hook, data=b"x" * (1024 * 1024), headers=headers) as answer:
+            assert answer.status == 413
+    assert await inbox_of(runtime) == []
+
+    assert await mx.post_webhook(hook, mx.text_update(CUSTOMER, "Спасибо!"), WEBHOOK_SECRET) == 200
+    await mx.wait_sent(1, timeout=WAIT_S, chat_id=CUSTOMER)

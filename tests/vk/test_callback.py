@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -171,3 +172,24 @@ def test_callback_mode_without_its_secret_refuses_to_start(tmp_path: Path) -> No
     assert "токен" in str(no_token.value) and "VK_BOT_TOKEN" in str(no_token.value)
     ok = load_settings(config, env={"VK_BOT_TOKEN": "t", "VK_CALLBACK_SECRET": "s"})
     assert ok.channels.vk.mode == "callback"
+
+
+async def test_hostile_events_get_a_clear_answer_and_the_server_keeps_running(
+        vk: FakeVK, served: Served) -> None:
+    broken = {"type": "message_new", "group_id": vk.group_id, "event_id": "ev-broken",
+              "object": {"message": {"peer_id": "not a number", "text": 5}}}
+    # Readable as VK's but not as a message: acknowledged (a retry cannot help) and skipped.
+    assert (await vk.post_callback(served.url, broken, CALLBACK_SECRET))[:2] == (200, "ok")
+    other = {"type": "wall_post_new", "group_id": vk.group_id, "event_id": "ev-wall", "object": {}}
+    assert (await vk.post_callback(served.url, other, CALLBACK_SECRET))[:2] == (200, "ok")
+    async with aiohttp.ClientSession() as session:
+        huge = b'{"type": "message_new", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+        async with session.post(served.url, data=io.BytesIO(huge)) as answer:
+            assert answer.status == 413
+        async with session.post(served.url, json=[1, 2, 3]) as answer:
+            assert answer.status == 403
+    assert await inbox_of(served.runtime) == []
+
+    event = vk.text_event(CUSTOMER, "Спасибо!")
+    assert (await vk.post_callback(served.url, event, CALLBACK_SECRET))[1] == "ok"
+    await vk.wait_sent(1, timeout=WAIT_S, peer_id=CUSTOMER)
