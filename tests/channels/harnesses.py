@@ -20,8 +20,11 @@ import aiohttp
 import uvicorn
 
 from bots.channels.base import Channel
+from bots.channels.max_inbound import to_inbound as to_max_inbound
 from bots.channels.vk_api import RATE_RETRIES
+from bots.channels.vk_inbound import to_inbound as to_vk_inbound
 from bots.config import Settings
+from bots.messages import Attachment
 from bots.runtime import Runtime
 from bots.web.app import create_app
 from tests.fakes._telegram_format import render
@@ -67,6 +70,12 @@ class Harness(Protocol):
 
     def throttle_next_send(self) -> bool:
         """Make the messenger refuse the next send as «too many requests»; False if it has no limit."""
+
+    def voice_note(self, data: bytes) -> Attachment | None:
+        """Host `data` as a customer's voice note; the attachment the channel parses (None: no media)."""
+
+    def unknown_voice_note(self) -> Attachment | None:
+        """A voice note the messenger has no file for (expired, or not its link)."""
 
 
 def base_settings(root: Path, channels: dict[str, Any]) -> Settings:
@@ -133,6 +142,13 @@ class TelegramHarness:
         self.tg.fail_next("sendMessage", 429, retry_after=1)
         return True
 
+    def voice_note(self, data: bytes) -> Attachment | None:
+        self.tg.add_file("voice-1", data)
+        return Attachment(kind="voice", media_ref="voice-1", mime_type="audio/ogg")
+
+    def unknown_voice_note(self) -> Attachment | None:
+        return Attachment(kind="voice", media_ref="no-such-file", mime_type="audio/ogg")
+
     async def dialog_key(self, customer: int) -> str:
         return str(customer)
 
@@ -185,6 +201,15 @@ class VkHarness:
         self.vk.fail_next("messages.send", 6, times=RATE_RETRIES + 1)
         return True
 
+    def voice_note(self, data: bytes) -> Attachment | None:
+        event = self.vk.voice_event(8000, data)
+        inbound = to_vk_inbound(event)
+        assert inbound is not None
+        return inbound.attachments[0]
+
+    def unknown_voice_note(self) -> Attachment | None:
+        return Attachment(kind="voice", media_ref=f"{self.vk.base_url}/media/gone.ogg")
+
     async def dialog_key(self, customer: int) -> str:
         return str(customer)
 
@@ -235,6 +260,14 @@ class MaxHarness:
     def throttle_next_send(self) -> bool:
         self.mx.fail_next("/messages", 429)
         return True
+
+    def voice_note(self, data: bytes) -> Attachment | None:
+        inbound = to_max_inbound(self.mx.voice_update(8000, data))
+        assert inbound is not None
+        return inbound.attachments[0]
+
+    def unknown_voice_note(self) -> Attachment | None:
+        return Attachment(kind="voice", media_ref=f"{self.mx.base_url}/media/gone.ogg")
 
     async def dialog_key(self, customer: int) -> str:
         return str(customer)
@@ -336,6 +369,12 @@ class WebchatHarness:
 
     def throttle_next_send(self) -> bool:
         return False  # the product's own socket: nothing to throttle it
+
+    def voice_note(self, data: bytes) -> Attachment | None:
+        return None  # the web chat takes text only
+
+    def unknown_voice_note(self) -> Attachment | None:
+        return None
 
     async def dialog_key(self, customer: int) -> str:
         return (await self._tab(customer)).key

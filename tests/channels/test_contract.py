@@ -11,6 +11,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
+from bots.channels.base import MediaError, MediaTooLarge
 from bots.messages import OutboundMessage
 from store.models import InboxItem, OutboxItem, OutboxStatus
 from tests.channels.harnesses import Harness
@@ -100,3 +101,19 @@ async def test_too_many_requests_is_waited_out_and_the_reply_sent_once(harness: 
     [reply] = await _replies(harness)
     assert reply.status == OutboxStatus.SENT and reply.attempts >= 1  # refused once, then sent
     assert len(await harness.received(CUSTOMER, 1)) == 1
+
+
+async def test_a_voice_note_is_fetched_within_the_limit(harness: Harness) -> None:
+    data = b"OggS" + bytes(range(256)) * 40
+    note = harness.voice_note(data)
+    if note is None:
+        pytest.skip(f"{harness.channel.name} takes no media")
+    assert note.kind == "voice"
+
+    assert await harness.channel.fetch_media(note, max_bytes=1024 * 1024) == data
+    with pytest.raises(MediaTooLarge):
+        await harness.channel.fetch_media(note, max_bytes=1000)
+    gone = harness.unknown_voice_note()
+    assert gone is not None
+    with pytest.raises(MediaError):
+        await harness.channel.fetch_media(gone)
