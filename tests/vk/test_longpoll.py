@@ -69,6 +69,7 @@ async def test_a_resend_after_a_crash_is_deduplicated_by_vk(vk: FakeVK, start_vk
     [first] = await vk.wait_sent(1, timeout=WAIT_S, peer_id=CUSTOMER)
     await runtime.engine.idle()
     [item] = await outbox_of(runtime, "vk")
+    await runtime.outbox.stop()  # the restarted process's delivery round is the one below
     async with runtime.db.transaction() as session:
         await session.execute(sa.update(OutboxItem).where(OutboxItem.id == item.id).values(
             status=OutboxStatus.PENDING, sent_at=None))
