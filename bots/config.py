@@ -28,6 +28,7 @@ ENV_CONFIG = "SOVETNIK_CONFIG"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_MAX_SECRET = re.compile(r"[A-Za-z0-9_-]{5,256}")
 
 
 class ConfigError(Exception):
@@ -284,11 +285,89 @@ class WebchatSettings(_Section):
         return url.rstrip("/") if url else url
 
 
+class VkSettings(_Section):
+    """The VK community bot (Callback API in production, Bots Long Poll for development)."""
+
+    enabled: bool = False
+    #: The community's access token (messages permission).
+    token: SecretStr | None = None
+    group_id: int | None = Field(None, ge=1)
+    api_url: str = "https://api.vk.com"
+    api_version: str = "5.199"
+    personal_data: PersonalDataPolicy = "collect"
+    mode: Literal["longpoll", "callback"] = "longpoll"
+    #: The string the callback server must return for VK's `confirmation` event.
+    confirmation: SecretStr | None = None
+    #: The callback secret key: every event carries it in `secret`.
+    secret: SecretStr | None = None
+    #: Hosts (and their subdomains) voice notes and files are downloaded from; links to
+    #: anywhere else in an event are refused.
+    media_hosts: tuple[str, ...] = ("userapi.com", "vk.com", "vk.me", "vkuseraudio.net")
+
+    _personal_data = field_validator("personal_data", mode="before")(_policy)
+
+    @model_validator(mode="after")
+    def _needs_token(self) -> VkSettings:
+        if not self.enabled:
+            return self
+        if not (self.token and self.token.get_secret_value()):
+            raise ValueError("канал включён, но токен сообщества не задан: задайте token "
+                             "или переменную окружения")
+        if self.group_id is None:
+            raise ValueError("канал включён, но не задан group_id (номер сообщества)")
+        if self.mode == "callback" and not (self.confirmation and self.secret):
+            raise ValueError("для mode: callback нужны confirmation и secret "
+                             "(настройки Callback API сообщества)")
+        return self
+
+
+class MaxSettings(_Section):
+    """The MAX bot (webhook subscription in production, long polling for development)."""
+
+    enabled: bool = False
+    token: SecretStr | None = None
+    api_url: str = "https://platform-api.max.ru"
+    personal_data: PersonalDataPolicy = "collect"
+    mode: Literal["polling", "webhook"] = "polling"
+    #: The public HTTPS address of this server's `/max/webhook` (MAX requires HTTPS).
+    webhook_url: str | None = None
+    #: Sent by MAX in `X-Max-Bot-Api-Secret` with every webhook call.
+    webhook_secret: SecretStr | None = None
+    #: Hosts (and their subdomains) voice notes are downloaded from; other links are refused.
+    media_hosts: tuple[str, ...] = ("max.ru", "oneme.ru", "okcdn.ru", "mycdn.me")
+
+    _personal_data = field_validator("personal_data", mode="before")(_policy)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _max_secret(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and not _MAX_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError("допустимы 5–256 символов: латинские буквы, цифры, _ и - "
+                             "(без пробелов): исправьте значение или переменную окружения")
+        return secret
+
+    @model_validator(mode="after")
+    def _needs_token(self) -> MaxSettings:
+        if not self.enabled:
+            return self
+        if not (self.token and self.token.get_secret_value()):
+            raise ValueError("канал включён, но токен бота не задан: задайте token "
+                             "или переменную окружения")
+        if self.mode == "webhook":
+            if not (self.webhook_url and self.webhook_secret):
+                raise ValueError("для mode: webhook нужны webhook_url и webhook_secret")
+            if not self.webhook_url.startswith("https://"):
+                raise ValueError("webhook_url должен начинаться с https:// (MAX принимает только HTTPS)")
+        return self
+
+
 class ChannelsSettings(_Section):
     """Messenger channels."""
 
     telegram: TelegramSettings = TelegramSettings()
     webchat: WebchatSettings = WebchatSettings()
+    vk: VkSettings = VkSettings()
+    max: MaxSettings = MaxSettings()
 
     def personal_data(self, name: str) -> PersonalDataPolicy:
         """The personal-data policy of channel `name`; `collect` for one without the setting."""

@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_TEXT_CHARS = 8000
+#: `OutboundMessage.meta` key of the outbox item being delivered (set by the outbox).
+OUTBOX_ID = "outbox_id"
 
 
 class VoiceTranscript(BaseModel):

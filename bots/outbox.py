@@ -15,7 +15,7 @@ import logging
 from collections.abc import Mapping
 
 from bots.channels.base import Channel, DeliveryError
-from bots.messages import OutboundMessage
+from bots.messages import OUTBOX_ID, OutboundMessage
 from store.db import Database
 from store.models import DialogStatus, OutboxItem
 from store.repositories import DialogRepository, OutboxRepository, backoff_delay
@@ -82,7 +82,7 @@ class OutboxDispatcher:
         if channel is None:
             return False  # another process owns that channel; it will deliver the item
         try:
-            await channel.send(OutboundMessage.from_payload(item.payload))
+            await channel.send(_with_outbox_id(OutboundMessage.from_payload(item.payload), item.id))
         except DeliveryError as exc:
             await self._failed(item, exc)
             return False
@@ -107,6 +107,15 @@ class OutboxDispatcher:
             if exc.remaining is not None:
                 await repo.replace_payload(item.id, exc.remaining.to_payload())
             await repo.mark_retry(item.id, exc, delay)
+
+
+def _with_outbox_id(message: OutboundMessage, item_id: int) -> OutboundMessage:
+    """The message with its outbox id in `meta`, so a channel can make resends idempotent.
+
+    A crash between the messenger's answer and `mark_sent` sends the item again;
+    a messenger that deduplicates (VK's `random_id`) needs the same key both times.
+    """
+    return message.model_copy(update={"meta": {**message.meta, OUTBOX_ID: item_id}})
 
 
 async def _close_dialog(session: object, item: OutboxItem) -> None:

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from agents.agent import Agent
 from agents.role_registry import RoleRegistry
 from bots import assembly
-from bots.channels.base import Channel
-from bots.channels.ratelimit import RateLimiter
+from bots.channels.base import Channel, ChannelContext
+from bots.channels.registry import build_channels
 from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
 from bots.handoff import HandoffService
@@ -80,30 +79,14 @@ class Runtime:
         return runtime
 
     def _add_channels(self) -> None:
-        if self.settings.channels.webchat.enabled:
-            from bots.channels.webchat import WebchatChannel
-
-            self.channels["webchat"] = WebchatChannel()
-        tg = self.settings.channels.telegram
-        if not tg.enabled:
-            return
-        from bots.channels.telegram import TelegramChannel
-        from bots.channels.telegram_managers import TelegramManagersDesk
-
-        limiter = RateLimiter()
-        desks: list[TelegramManagersDesk] = []
-
-        async def to_desk(message: Any, update_id: int) -> None:
-            if desks:
-                await desks[0].on_manager_message(message, update_id)
-
-        channel = TelegramChannel(tg, self.engine.accept, to_desk, limiter)
-        if tg.managers_chat_id is not None:
-            desk = TelegramManagersDesk(channel.bot, tg.managers_chat_id, self.db, self.handoff, limiter)
-            desks.append(desk)
-            self.channels[desk.name] = desk
-            self.engine.hooks.managers_channel = desk.name
-        self.channels[channel.name] = channel
+        """Build every enabled channel through the registry; none is special-cased here."""
+        context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover)
+        for channel in build_channels(context):
+            if channel.name in self.channels:
+                raise ValueError(f"two channels are named {channel.name!r}")
+            self.channels[channel.name] = channel
+            if channel.managers_desk:
+                self.engine.hooks.managers_channel = channel.name
 
     async def start(self) -> None:
         """Migrate the store, answer what was pending, start delivery and channels."""

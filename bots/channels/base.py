@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bots.messages import Attachment, OutboundMessage
+from bots.messages import Attachment, InboundMessage, OutboundMessage
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+    from bots.config import Settings
+    from bots.handoff import HandoffService
+    from bots.handover import Handover
+    from store.db import Database
+
+#: Stores an inbound message durably; the inbox id, or None for a repeated delivery.
+Accept = Callable[[InboundMessage], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What an adapter is built with: settings, the store, and the inbox to feed."""
+
+    settings: Settings
+    db: Database
+    accept: Accept
+    handoff: HandoffService
+    handover: Handover | None = None  # one-time links from `redirect` channels (the web chat redeems them)
 
 
 class DeliveryError(Exception):
@@ -39,6 +64,20 @@ class Channel(ABC):
     """A messenger connection: receives into the engine, sends from the outbox."""
 
     name: str
+    #: True for a channel that notifies managers (handoffs) rather than serving customers.
+    managers_desk: bool = False
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """HTTP routes the web app mounts for this channel (webhooks, pages); none by default.
+
+        An inbound route verifies the request, parses it into `InboundMessage`,
+        stores it through `ChannelContext.accept`, and only then answers.
+        """
+        return ()
+
+    def body_limits(self) -> Mapping[str, int]:
+        """The largest request body (bytes) each of this channel's routes accepts."""
+        return {}
 
     async def start(self) -> None:  # noqa: B027 - optional hook; most channels need it
         """Begin receiving (polling, webhook registration, ...)."""

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -28,10 +28,13 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetUpdates
-from aiogram.types import Message, Update
+from aiogram.types import LinkPreviewOptions, Message, Update
 from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
-from bots.channels.base import Channel, DeliveryError, MediaError, MediaTooLarge
+from bots.channels.base import Channel, ChannelContext, DeliveryError, MediaError, MediaTooLarge
 from bots.channels.ratelimit import RateLimiter
 from bots.channels.telegram_format import keyboard, render, split_text
 from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
@@ -39,12 +42,15 @@ from bots.config import TelegramSettings
 from bots.messages import Attachment, OutboundMessage
 
 log = logging.getLogger(__name__)
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 POLL_TIMEOUT_S = 25
 ALLOWED_UPDATES = ["message"]
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile refuses bigger files
 DOWNLOAD_TIMEOUT_S = 60
+WEBHOOK_PATH = "/telegram/webhook"
+MAX_WEBHOOK_BYTES = 1024 * 1024  # an update with a long caption is a few KB; the rest is abuse
 ManagerMessage = Callable[[Message, int], Awaitable[None]]
 
 
@@ -126,6 +132,24 @@ class TelegramChannel(Channel):
         except ValidationError:
             log.exception("Telegram update %s cannot be read; skipped", update.update_id)
 
+    def routes(self) -> Sequence[BaseRoute]:
+        """The webhook route, in webhook mode only."""
+        if self.settings.mode != "webhook":
+            return ()
+        return [Route(WEBHOOK_PATH, self._webhook_route, methods=["POST"])]
+
+    def body_limits(self) -> Mapping[str, int]:
+        """Updates are small: a bigger body is refused before it is buffered."""
+        return {WEBHOOK_PATH: MAX_WEBHOOK_BYTES}
+
+    async def _webhook_route(self, request: Request) -> Response:
+        secret = request.headers.get(SECRET_HEADER)
+        if not self.secret_ok(secret):
+            return PlainTextResponse("rejected", status_code=401)  # before a byte of the body is read
+        body = await request.body()  # at most MAX_WEBHOOK_BYTES: the web app's body limit
+        status = await self.handle_webhook(body, secret)
+        return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
+
     def secret_ok(self, header: str | None) -> bool:
         """Constant-time check of the webhook secret header."""
         secret = self.settings.webhook_secret
@@ -164,8 +188,11 @@ class TelegramChannel(Channel):
 
     async def _send_part(self, chat_id: int, text: str, markup: object, thread: int | None) -> None:
         try:
+            # No link previews: Telegram's servers would fetch every link the bot sends,
+            # the one-time link to the web chat among them.
             await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML,
-                                        reply_markup=markup, message_thread_id=thread)  # type: ignore[arg-type]
+                                        reply_markup=markup, message_thread_id=thread,  # type: ignore[arg-type]
+                                        link_preview_options=_NO_PREVIEW)
         except TelegramRetryAfter as exc:
             raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
         except TelegramForbiddenError as exc:
@@ -225,3 +252,26 @@ class TelegramChannel(Channel):
 def _refuse_over(size: int | None, limit: int) -> None:
     if size is not None and size > limit:
         raise MediaTooLarge(f"{size} bytes is over the {limit}-byte limit", limit=limit)
+
+
+def build(context: ChannelContext) -> list[Channel]:
+    """The registry's factory: the bot, and the managers' desk when a forum is configured.
+
+    Both share one bot and one rate limiter (Telegram's limits are per bot).
+    """
+    from bots.channels.telegram_managers import TelegramManagersDesk
+
+    settings = context.settings.channels.telegram
+    limiter = RateLimiter()
+    desks: list[TelegramManagersDesk] = []
+
+    async def to_desk(message: Message, update_id: int) -> None:
+        if desks:
+            await desks[0].on_manager_message(message, update_id)
+
+    channel = TelegramChannel(settings, context.accept, to_desk, limiter)
+    if settings.managers_chat_id is None:
+        return [channel]
+    desks.append(TelegramManagersDesk(channel.bot, settings.managers_chat_id, context.db,
+                                      context.handoff, limiter))
+    return [channel, *desks]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import html
-import re
 
 from aiogram.types import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
+from bots.channels import text
 from bots.messages import OutboundMessage
 
 TELEGRAM_LIMIT = 4096
@@ -16,27 +16,9 @@ PART_LIMIT = 3900
 SHARE_PHONE = "📱 Поделиться номером"
 
 
-def split_text(text: str, limit: int = PART_LIMIT) -> list[str]:
-    """Parts of at most `limit` characters, cut at paragraph, line, sentence, then word."""
-    text = text.strip()
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = _cut_point(text, limit)
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    if text:
-        parts.append(text)
-    return parts
-
-
-def _cut_point(text: str, limit: int) -> int:
-    window = text[:limit]
-    for pattern in (r"\n\s*\n", r"\n", r"[.!?…](?=\s)", r"[;:,](?=\s)", r"\s"):
-        found = [m.end() for m in re.finditer(pattern, window)]
-        good = [i for i in found if i > limit // 3]
-        if good:
-            return good[-1]
-    return limit
+def split_text(message: str, limit: int = PART_LIMIT) -> list[str]:
+    """Telegram-sized parts, cut at paragraph, line, sentence, then word."""
+    return text.split_text(message, limit)
 
 
 def render(message: OutboundMessage) -> list[str]:

@@ -47,6 +47,7 @@ class TelegramManagersDesk(Channel):
     """Posts handoffs into forum topics and turns managers' messages into actions."""
 
     name = NAME
+    managers_desk = True
 
     def __init__(self, bot: Bot, chat_id: int, db: Database, handoff: HandoffService,
                  limiter: RateLimiter) -> None:

@@ -17,12 +17,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
 
-from bots.channels.base import Channel
+from bots.channels.base import Channel, ChannelContext
 from bots.messages import OutboundMessage
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,18 @@ class WebchatChannel(Channel):
 
     name = CHANNEL
 
-    def __init__(self) -> None:
+    def __init__(self, context: ChannelContext | None = None) -> None:
+        self.context = context
         self._sockets: dict[str, set[WebSocket]] = {}
         self._lock = asyncio.Lock()
+
+    def routes(self) -> Sequence[BaseRoute]:
+        """The chat page at `/` and its socket at `/ws/chat` (inbound: frame → inbox → ack)."""
+        if self.context is None:
+            return ()
+        from bots.web.webchat import routes  # the page and socket live with the web app
+
+        return routes(self, self.context)
 
     async def connect(self, dialog_key: str, socket: WebSocket) -> None:
         """Register an open tab of a dialog."""
@@ -77,3 +90,8 @@ def frame(message: OutboundMessage) -> dict[str, Any]:
         "sources": list(message.sources), "quick_replies": list(message.quick_replies),
         "handoff": bool(message.meta.get("handoff")),
     }
+
+
+def build(context: ChannelContext) -> list[Channel]:
+    """The registry's factory: one web chat for the product's own site."""
+    return [WebchatChannel(context)]

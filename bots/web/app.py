@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bots.runtime import Runtime
-from bots.web import admin, console, contacts, dashboard, webchat
+from bots.web import admin, console, contacts, dashboard
 from bots.web.admin import MAX_TEXT, MAX_UPLOAD
 from bots.web.auth import PasswordChecker, session_secret
 from bots.web.guard import ConsoleAuth
@@ -28,11 +28,9 @@ from bots.web.templating import STATIC_DIR
 
 log = logging.getLogger(__name__)
 
-MAX_WEBHOOK_BYTES = 1024 * 1024
-#: Body limits per route; everything else gets `DEFAULT_BODY_BYTES`. Form fields of
-#: Cyrillic text are percent-encoded: up to 6 bytes per character.
+#: Body limits per route (channels add their own); everything else gets `DEFAULT_BODY_BYTES`.
+#: Form fields of Cyrillic text are percent-encoded: up to 6 bytes per character.
 BODY_LIMITS = (
-    BodyLimit("/telegram/webhook", MAX_WEBHOOK_BYTES),
     BodyLimit("/console/login", 16 * 1024),
     BodyLimit("/console/admin/knowledge/upload", MAX_UPLOAD + 64 * 1024),
     BodyLimit("/console/admin/knowledge/edit", MAX_TEXT * 6 + 64 * 1024),
@@ -66,19 +64,8 @@ def create_app(runtime: Runtime) -> Starlette:
         return PlainTextResponse(await metrics_text(runtime),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    async def telegram_webhook(request: Request) -> Response:
-        channel = runtime.channels.get("telegram")
-        if channel is None or runtime.settings.channels.telegram.mode != "webhook":
-            return PlainTextResponse("not found", status_code=404)
-        secret = request.headers.get("X-Telegram-Bot-Api-Secret-Token")
-        if not channel.secret_ok(secret):  # type: ignore[attr-defined]
-            return PlainTextResponse("rejected", status_code=401)  # before a byte of the body is read
-        body = await request.body()  # at most MAX_WEBHOOK_BYTES: BodyLimitMiddleware
-        status = await channel.handle_webhook(body, secret)  # type: ignore[attr-defined]
-        return PlainTextResponse("ok" if status == 200 else "rejected", status_code=status)
-
     routes: list[BaseRoute] = [
-        *webchat.routes(runtime),
+        *(route for channel in runtime.channels.values() for route in channel.routes()),
         *console.routes(),
         *contacts.routes(),
         *admin.routes(),
@@ -86,13 +73,20 @@ def create_app(runtime: Runtime) -> Starlette:
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
-        Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan, middleware=_middleware(runtime))
     app.state.runtime = runtime
     app.state.passwords = passwords
     app.state.knowledge = admin.knowledge_for(runtime)
     return app
+
+
+def body_limits(runtime: Runtime) -> tuple[BodyLimit, ...]:
+    """The app's own body limits and those of every channel's routes."""
+    own = tuple(BODY_LIMITS)
+    channels = tuple(BodyLimit(path, size) for channel in runtime.channels.values()
+                     for path, size in channel.body_limits().items())
+    return channels + own
 
 
 def _middleware(runtime: Runtime) -> list[Middleware]:
@@ -102,7 +96,7 @@ def _middleware(runtime: Runtime) -> list[Middleware]:
     key = server.secret_key.get_secret_value() if server.secret_key else None
     secret = session_secret(key, settings.path(Path("var")))
     return [
-        Middleware(BodyLimitMiddleware, limits=BODY_LIMITS, default_bytes=DEFAULT_BODY_BYTES),
+        Middleware(BodyLimitMiddleware, limits=body_limits(runtime), default_bytes=DEFAULT_BODY_BYTES),
         Middleware(SecurityHeaders),
         Middleware(OriginCheck, server=server),
         Middleware(SessionMiddleware, secret_key=secret, session_cookie="sovetnik_console",

@@ -18,9 +18,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bots.channels.base import ChannelContext
 from bots.channels.webchat import CHANNEL, WebchatChannel
 from bots.messages import InboundMessage
-from bots.runtime import Runtime
 from bots.web.auth import session_secret
 from bots.web.flood import TOO_MANY_TABS, ClientIds, FloodGuard
 from bots.web.guard import origin_allowed
@@ -34,17 +34,16 @@ MAX_TOKEN = 512
 HISTORY = 50
 
 
-def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
-    """The chat page at `/` and the socket at `/ws/chat`."""
-    channel = runtime.channels.get(CHANNEL)
-    settings = runtime.settings
+def routes(channel: WebchatChannel, context: ChannelContext) -> list[Route | WebSocketRoute]:
+    """The chat page at `/` and the socket at `/ws/chat`, for `channel`."""
+    settings = context.settings
     configured = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
     ids = ClientIds(session_secret(configured, settings.path(Path("var"))))
     guard = FloodGuard()
 
     def with_cookie(response: Response, key: str) -> Response:
         response.set_cookie(COOKIE, key, max_age=90 * 24 * 3600, httponly=True, samesite="lax",
-                            secure=runtime.settings.server.cookie_secure)
+                            secure=settings.server.cookie_secure)
         return response
 
     async def page(request: Request) -> Response:
@@ -55,7 +54,7 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
 
     async def carry_over(request: Request) -> Response:
         token = str(request.path_params["token"])
-        handover = runtime.handover
+        handover = context.handover
         usable = handover is not None and len(token) <= MAX_TOKEN and await handover.usable(token)
         if request.method == "POST" and usable and handover is not None:
             key = ids.issue(secrets.token_urlsafe(24))  # a fresh dialog key: the carried-over dialog's
@@ -66,10 +65,10 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
 
     async def socket(ws: WebSocket) -> None:
         key = ws.cookies.get(COOKIE)
-        if not origin_allowed(runtime.settings.server, ws.headers):  # another site's page
+        if not origin_allowed(context.settings.server, ws.headers):  # another site's page
             await ws.close(code=1008)
             return
-        if not isinstance(channel, WebchatChannel) or key is None or not ids.valid(key):
+        if key is None or not ids.valid(key):
             await ws.close(code=1008)
             return
         ip = ws.client.host if ws.client else "-"
@@ -81,8 +80,8 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
         try:
             await ws.accept()
             await channel.connect(key, ws)
-            await ws.send_json({"type": "history", "messages": await _history(runtime, key)})
-            await _serve(runtime, ws, key, guard, ip)
+            await ws.send_json({"type": "history", "messages": await _history(context, key)})
+            await _serve(context, ws, key, guard, ip)
         except WebSocketDisconnect:
             pass
         finally:
@@ -93,9 +92,9 @@ def routes(runtime: Runtime) -> list[Route | WebSocketRoute]:
             Route("/chat/continue/{token}", carry_over, methods=["GET", "POST"])]
 
 
-async def _serve(runtime: Runtime, ws: WebSocket, key: str, guard: FloodGuard, ip: str) -> None:
+async def _serve(context: ChannelContext, ws: WebSocket, key: str, guard: FloodGuard, ip: str) -> None:
     async def pending(keys: list[str]) -> int:
-        async with runtime.db.session() as session:
+        async with context.db.session() as session:
             return await InboxRepository(session).pending_count(CHANNEL, keys)
 
     while True:
@@ -110,7 +109,7 @@ async def _serve(runtime: Runtime, ws: WebSocket, key: str, guard: FloodGuard, i
                 inbound = InboundMessage(channel=CHANNEL, external_update_id=f"{key}:{frame['id']}",
                                          external_message_id=frame["id"], dialog_key=key, user_ref=key,
                                          text=frame["text"])
-                inbox_id = await runtime.engine.accept(inbound)
+                inbox_id = await context.accept(inbound)
         if refusal is not None:
             await ws.send_json({"type": "error", "text": refusal, "id": frame["id"]})
             continue
@@ -137,8 +136,8 @@ def _parse(raw: str) -> tuple[dict[str, Any], str | None]:
     return {"id": cid, "text": text.strip()}, None
 
 
-async def _history(runtime: Runtime, key: str) -> list[dict[str, Any]]:
-    async with runtime.db.session() as session:
+async def _history(context: ChannelContext, key: str) -> list[dict[str, Any]]:
+    async with context.db.session() as session:
         dialog = await DialogRepository(session).by_key(CHANNEL, key)
         if dialog is None or dialog.id is None:
             return []

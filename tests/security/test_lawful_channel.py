@@ -95,6 +95,9 @@ async def test_a_deposit_asked_for_in_telegram_is_completed_in_the_web_chat(
     assert "согласие на обработку" not in text  # no consent asked, no form here
     assert "request_contact" not in json.dumps(offer.get("reply_markup") or {})
     first_link = _link(offer)
+    # Telegram must not fetch the one-time link for a preview.
+    sends = [p for p in tg.params_of("sendMessage") if first_link in str(p.get("text", ""))]
+    assert sends and all(p.get("link_preview_options", {}).get("is_disabled") for p in sends), sends
     # Typed anyway (and in the profile): masked, never stored; a fresh link replaces the first.
     refused = await _say(tg, f"Меня зовут {NAME}, мой телефон {PHONE}")
     assert "не сохранены" in _text(refused)

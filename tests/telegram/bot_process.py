@@ -22,7 +22,8 @@ from bots.config import load_settings
 from bots.runtime import Runtime
 
 # Imported lazily by Runtime.build; loaded up front so that a standby is warm.
-WARM_MODULES = ("bots.channels.telegram", "bots.channels.telegram_managers", "langchain_openai")
+WARM_MODULES = ("bots.channels.telegram", "bots.channels.telegram_managers", "bots.channels.vk",
+                "bots.channels.max", "langchain_openai")
 
 
 async def run(config: Path) -> None:
