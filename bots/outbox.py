@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 POLL_S = 2.0
+#: How long a claimed item is this sender's: longer than any send takes (a long
+#: message is several API calls, each paced); after a crash it is sent again then.
+CLAIM_S = 120.0
 
 
 class OutboxDispatcher:
@@ -81,6 +84,9 @@ class OutboxDispatcher:
         channel = self.channels.get(item.channel)
         if channel is None:
             return False  # another process owns that channel; it will deliver the item
+        async with self.db.transaction() as session:
+            if not await OutboxRepository(session).claim(item.id, CLAIM_S):
+                return False  # another round or process is sending it: the dialog waits
         try:
             await channel.send(_with_outbox_id(OutboundMessage.from_payload(item.payload), item.id))
         except DeliveryError as exc:

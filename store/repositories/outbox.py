@@ -1,8 +1,11 @@
 """The outbox: replies are stored in the answering transaction and delivered after.
 
-A sender loop polls ``due``, delivers, and records the outcome with ``mark_sent``,
-``mark_retry`` or ``mark_dead``. Delivery is at least once: a crash between
-delivering and ``mark_sent`` sends that item again.
+A sender loop polls ``due``, ``claim``s an item, delivers it, and records the
+outcome with ``mark_sent``, ``mark_retry`` or ``mark_dead``. The claim moves the
+item's due time past a lease, atomically, so two senders (two rounds, or two
+processes) never send the same item; the dialog's later items wait behind it.
+Delivery is at least once: a crash between delivering and ``mark_sent`` sends
+that item again once the lease has run out.
 
 Backoff is the caller's choice, passed to ``mark_retry`` as ``delay_s``;
 ``backoff_delay`` computes the usual capped exponential one.
@@ -89,6 +92,16 @@ class OutboxRepository:
             .limit(limit)
         )
         return list((await self._session.scalars(query)).all())
+
+    async def claim(self, item_id: int, lease_s: float, now: datetime | None = None) -> bool:
+        """Take a due item for one delivery attempt; ``False`` when another sender has it."""
+        now = now or utc_now()
+        query = (
+            sa.update(OutboxItem)
+            .where(col(OutboxItem.id) == item_id, _PENDING, col(OutboxItem.next_attempt_at) <= now)
+            .values(next_attempt_at=now + timedelta(seconds=lease_s))
+        )
+        return await execute_rowcount(self._session, query) == 1
 
     async def mark_sent(self, item_id: int, now: datetime | None = None) -> bool:
         """Record a delivery; ``False`` if the item was not pending."""

@@ -15,6 +15,7 @@ from agents.agent import Agent
 from agents.role_registry import RoleRegistry
 from bots.channels.base import DeliveryError
 from bots.engine import ConversationEngine, EngineHooks
+from bots.messages import OutboundMessage
 from bots.outbox import OutboxDispatcher
 from knowledge.ru.lemmatizer import Lemmatizer
 from store import Database, InboxRepository
@@ -148,6 +149,32 @@ async def test_replies_are_delivered_as_soon_as_the_engine_queues_them(
     [sent] = channel.delivered
     assert sent.text == echo("Где ближайший банкомат?")
     assert sent.channel == channel.name and sent.dialog_key == "live"
+
+
+class SlowChannel(RecordingChannel):
+    """A messenger whose API takes a while to answer: two senders overlap in it."""
+
+    async def send(self, message: OutboundMessage) -> None:
+        await asyncio.sleep(0.2)
+        await super().send(message)
+
+
+async def test_two_senders_at_once_deliver_each_reply_once_and_in_order(
+        database: Database, make_engine: EngineFactory) -> None:
+    channel = SlowChannel()
+    # Two dispatchers on one store: two rounds of one process, or two processes.
+    first, second = (OutboxDispatcher(database, {channel.name: channel}) for _ in range(2))
+    engine = make_engine()
+    questions = ["Первый вопрос", "Второй вопрос", "Третий вопрос"]
+    for n, text in enumerate(questions):
+        await engine.accept(inbound(text, update_id=750 + n, dialog_key="two-senders"))
+        await engine.idle(IDLE_S)
+
+    for _ in range(len(questions)):
+        await asyncio.gather(first.deliver_due(), second.deliver_due())
+
+    assert [m.text for m in channel.delivered] == [echo(q) for q in questions]
+    assert all(i.status == OutboxStatus.SENT for i in await outbox_items(database, "two-senders"))
 
 
 async def test_a_blocked_bot_marks_the_reply_dead_and_closes_the_dialog(
