@@ -19,7 +19,7 @@ from knowledge.embedder import Embedder
 from store.models import InboxStatus
 from tests.fakes.max_server import FakeMax
 from tests.max.conftest import PUBLIC_URL, WEBHOOK_SECRET, StartRuntime, max_settings
-from tests.telegram.conftest import WAIT_S, free_port, inbox_of, outbox_of
+from tests.telegram.conftest import WAIT_S, deals_of, free_port, inbox_of, outbox_of, phones_of
 
 CUSTOMER = 5501
 
@@ -35,6 +35,22 @@ async def test_a_question_is_answered_through_long_polling(mx: FakeMax, start_ma
     [item] = await inbox_of(runtime)
     assert item.channel == "max" and item.status == InboxStatus.DONE
     assert item.external_id.startswith("mid.")
+
+
+async def test_a_deposit_application_is_completed_with_consent(mx: FakeMax, start_max: StartRuntime) -> None:
+    runtime = await start_max()
+    steps = [("хочу открыть вклад", "согласие"), ("согласен", "обращаться"),
+             ("меня зовут Игорь", "телефон"), ("+7 903 765 43 21", "сумму"), ("полмиллиона", "срок"),
+             ("на полгода", "проверьте"), ("верно", "принята")]
+    for n, (text, expected) in enumerate(steps, start=1):
+        mx.push_text(CUSTOMER, text)
+        replies = await mx.wait_sent(n, timeout=WAIT_S, chat_id=CUSTOMER)
+        assert expected in replies[-1]["text"].lower(), (text, replies[-1]["text"])
+
+    await runtime.engine.idle()
+    [deal] = await deals_of(runtime)
+    assert (deal.product, deal.amount_minor, deal.term_months) == ("deposit", 50_000_000, 6)
+    assert await phones_of(runtime) == ["+79037654321"]
 
 
 async def test_quick_replies_become_an_inline_keyboard(mx: FakeMax, start_max: StartRuntime) -> None:

@@ -25,6 +25,7 @@ from bots.runtime import Runtime
 from knowledge.embedder import Embedder, load_embedder
 from knowledge.index import KnowledgeIndex
 from pipelines.ingest.run import ingest
+from store.leads import Contact, Deal
 from store.models import Dialog, InboxItem, OutboxItem
 from tests.fakes._telegram_format import render
 from tests.fakes.telegram_server import FakeBotAPI
@@ -214,6 +215,18 @@ async def outbox_of(runtime: Runtime, channel: str = "telegram") -> list[OutboxI
     async with runtime.db.session() as session:
         return list((await session.execute(sa.select(OutboxItem).where(
             OutboxItem.channel == channel).order_by(OutboxItem.id))).scalars())
+
+
+async def deals_of(runtime: Runtime) -> list[Deal]:
+    """Every deal, oldest first."""
+    async with runtime.db.session() as session:
+        return list((await session.execute(sa.select(Deal).order_by(Deal.id))).scalars())
+
+
+async def phones_of(runtime: Runtime) -> list[str | None]:
+    """The phone of every contact, oldest first."""
+    async with runtime.db.session() as session:
+        return list((await session.execute(sa.select(Contact.phone).order_by(Contact.id))).scalars())
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from store.models import Dialog, DialogStatus, InboxStatus, OutboxItem, OutboxStatus
 from tests.fakes.vk_server import FakeVK
-from tests.telegram.conftest import WAIT_S, inbox_of, outbox_of
+from tests.telegram.conftest import WAIT_S, deals_of, inbox_of, outbox_of, phones_of
 from tests.vk.conftest import StartRuntime
 
 CUSTOMER = 7001
@@ -120,3 +120,20 @@ async def test_a_handed_off_dialog_gets_the_managers_reply_in_vk(
 
     replies = await vk.wait_sent(2, timeout=WAIT_S, peer_id=CUSTOMER)
     assert replies[-1]["text"] == "Менеджер: Здравствуйте, я Ольга, помогу с вкладом."
+
+
+async def test_a_deposit_application_is_completed_with_consent(vk: FakeVK, start_vk: StartRuntime) -> None:
+    runtime = await start_vk()
+    await vk.wait_calls("groups.getLongPollServer")
+    steps = [("хочу открыть вклад", "согласие"), ("да, согласна", "обращаться"),
+             ("Анна Лебедева", "телефон"), ("8 (916) 123-45-67", "сумму"), ("300 тысяч", "срок"),
+             ("на год", "проверьте"), ("да, всё верно", "принята")]
+    for n, (text, expected) in enumerate(steps, start=1):
+        vk.push_text(CUSTOMER, text)
+        replies = await vk.wait_sent(n, timeout=WAIT_S, peer_id=CUSTOMER)
+        assert expected in replies[-1]["text"].lower(), (text, replies[-1]["text"])
+
+    await runtime.engine.idle()
+    [deal] = await deals_of(runtime)
+    assert (deal.product, deal.amount_minor, deal.term_months) == ("deposit", 30_000_000, 12)
+    assert await phones_of(runtime) == ["+79161234567"]
