@@ -27,6 +27,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from agents.agent import Agent
 from agents.card_data import mask_card_data
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
 from bots.messages import Attachment, InboundMessage, OutboundMessage
+from bots.misheard import found_nothing, heard_reply, transcript_of
 from knowledge.ru.sensitive import mask_cards, redact
 from pipelines.leads.privacy import erase_customer, mask_echoed_phones, remove_files
 from store.db import Database
@@ -104,6 +106,8 @@ class EngineHooks:
     typing: Callable[[str, str], Awaitable[None]] | None = None
     managers_channel: str | None = None
     transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
+    #: Entered around every agent turn: transcriptions yield to it (pipelines.voice.pacing).
+    foreground: Callable[[], AbstractContextManager[None]] | None = None
     leads: LeadSink | None = None
 
 
@@ -209,8 +213,8 @@ class ConversationEngine:
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
-        reply = await self._turn(guarded, dialog, history,
-                                 form_text=message.text if guarded.text != message.text else "")
+        reply = await self._voice_or_text_turn(guarded, dialog, history,
+                                               form_text=message.text if guarded.text != message.text else "")
         if _grants_consent(dialog, reply):  # consent and data in one message: the data may stay
             guarded = _guarded(message, consented=True)
         await self._commit_reply(item, message, guarded, dialog, reply)
@@ -223,6 +227,19 @@ class ConversationEngine:
                 await self.hooks.typing(message.channel, message.dialog_key)
             return await self.hooks.transcribe(message)
         return message
+
+    async def _voice_or_text_turn(self, message: InboundMessage, dialog: Dialog,
+                                  history: tuple[HistoryItem, ...], *, form_text: str) -> Reply:
+        """The turn, with «Я расслышал…» for a voice note that may be misheard (bots.misheard)."""
+        heard = transcript_of(message)
+        if heard is not None and heard.unsure:  # the model was unsure: do not guess an answer
+            return heard_reply(Reply("", dialog.role_id, "rules", grounded=True,
+                                     state=DialogState.from_json(dialog.state)), message.text)
+        with self.hooks.foreground() if self.hooks.foreground else nullcontext():
+            reply = await self._turn(message, dialog, history, form_text=form_text)
+        if heard is not None and found_nothing(reply):
+            return heard_reply(reply, message.text)
+        return reply
 
     async def _turn(self, message: InboundMessage, dialog: Dialog,
                     history: tuple[HistoryItem, ...], *, form_text: str = "") -> Reply:
