@@ -210,7 +210,7 @@ class VoiceSettings(_Section):
     yield_budget_s: float = Field(2.0, ge=0)
     initial_prompt: str | None = None
     hotwords: str | None = None
-    min_confidence: float = Field(0.3, ge=0, le=1)
+    min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit
     max_no_speech_prob: float = Field(0.6, ge=0, le=1)
     vad_filter: bool = True
     retention_days: int = Field(30, ge=0)

@@ -60,8 +60,15 @@ def bank_terms(texts: Iterable[str], max_chars: int = MAX_CHARS) -> tuple[str, .
 
 
 def as_prompt(terms: Iterable[str]) -> str:
-    """The terms as one line of text, the way a transcript would write them."""
-    return ", ".join(terms) + "." if terms else ""
+    """The terms as one line of text, the way a transcript would write them.
+
+    Without guillemets, and without a name that is only a part of a longer one
+    («Вершина» beside «Вершина Доходный»): a list of quoted names made the
+    decoder loop on them («Вершина» — «Вершина» — …, docs/benchmarks.md).
+    """
+    plain = [term.strip("«»") for term in terms]
+    kept = [t for t in plain if not any(t != other and other.startswith(t + " ") for other in plain)]
+    return ", ".join(kept) + "." if kept else ""
 
 
 def _nouns(text: str) -> list[str]:
