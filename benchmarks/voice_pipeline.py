@@ -136,11 +136,11 @@ async def through_product(runtime: Runtime, channel: BenchChannel, key: str) -> 
     return await delivered - start
 
 
-async def texts_flowing(runtime: Runtime, channel: BenchChannel, stop: asyncio.Event) -> int:
+async def texts_flowing(runtime: Runtime, channel: BenchChannel, stop: asyncio.Event, tag: str) -> int:
     """Text messages one after another (as `text_block` sends them) until `stop`."""
     sent = 0
     while not stop.is_set():
-        await text_block(runtime, channel, 1, f"flow{sent}", [])
+        await text_block(runtime, channel, 1, f"flow{tag}-{sent}", [])  # unique: repeats are dropped
         sent += 1
     return sent
 
@@ -163,10 +163,13 @@ async def voice_latency(conf: Settings, data: bytes, runs: int) -> None:
             bare.append(direct(model, data, kwargs))
             quiet.append(await through_product(runtime, channel, f"voice-q{n}"))
             stop = asyncio.Event()
-            flow = asyncio.create_task(texts_flowing(runtime, channel, stop))
+            flow = asyncio.create_task(texts_flowing(runtime, channel, stop, str(n)))
             busy.append(await through_product(runtime, channel, f"voice-b{n}"))
             stop.set()
             flowed += await flow
+            print(f"# run {n}: direct {bare[-1]:.2f} s, alone {quiet[-1]:.2f} s, "
+                  f"texts flowing {busy[-1]:.2f} s",
+                  flush=True)
     finally:
         await runtime.stop()
     b = statistics.median(bare)
