@@ -238,7 +238,7 @@ class Load:
     async def _feed(self) -> None:
         while not self.stop.is_set():
             self._serial += 1
-            key = f"voice-{self._serial}"
+            key = f"voice-load-{self._serial}"
             delivered = self.channel.expect(key)
             await self.runtime.engine.accept(inbound(key, voice=True))
             await delivered
@@ -266,9 +266,10 @@ async def latency(conf: Settings, data: bytes, rounds: int, per_block: int, in_f
     await runtime.start()
     load = Load(runtime, channel, in_flight)
     try:
-        await text_block(runtime, channel, 5, "warm", [])  # loads the index and the lemmatizer
-        warm = channel.expect("voice-warm")  # and the speech model
-        await runtime.engine.accept(inbound("voice-warm", voice=True))
+        # Keys differ from part 1's: both parts share the store, where a repeated key is dropped.
+        await text_block(runtime, channel, 5, "warm-text", [])  # loads the index and the lemmatizer
+        warm = channel.expect("voice-warm-text")  # and the speech model
+        await runtime.engine.accept(inbound("voice-warm-text", voice=True))
         await warm
         alone, loaded, seen = [], [], []
         for r in range(rounds):
