@@ -184,7 +184,15 @@ class VoiceSettings(_Section):
     (or null) lets the model detect it. `queue_size` voice notes may wait for
     one of the `workers`; more get a polite «повторите позже». Audio is kept
     in `audio_dir` for `retention_days` (0: not kept). `priority` of the
-    transcription threads: `idle` lets text dialogs always go first.
+    transcription threads: `normal` by default — `idle` starves voice notes
+    on a machine that is never idle. Text dialogs still go first: a note
+    waits for running text turns, at most `yield_budget_s` in all, and stops
+    its fallback ladder after `ladder_deadline_s` (`pipelines.voice.pacing`).
+    `initial_prompt` / `hotwords`: a hint for the model; `kb` builds it from
+    the knowledge files' product names and terms, any other text is used as
+    written, null gives none. A transcript whose confidence (exp of the mean
+    log-probability) is below `min_confidence`, or whose no-speech probability
+    is above `max_no_speech_prob`, is answered «Я расслышал: «…». Верно?».
     """
 
     model: str = "small"
@@ -198,7 +206,13 @@ class VoiceSettings(_Section):
     threads: int = Field(2, ge=1, le=64)
     workers: int = Field(1, ge=1, le=16)
     queue_size: int = Field(32, ge=0, le=10_000)
-    priority: Literal["idle", "low", "normal"] = "idle"
+    priority: Literal["idle", "low", "normal"] = "normal"
+    ladder_deadline_s: float | None = Field(10.0, gt=0)
+    yield_budget_s: float = Field(2.0, ge=0)
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit
+    max_no_speech_prob: float = Field(0.6, ge=0, le=1)
     vad_filter: bool = True
     retention_days: int = Field(30, ge=0)
     audio_dir: Path = Path("var/voice")

@@ -31,6 +31,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from agents.agent import Agent
 from agents.card_data import mask_card_data
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
 from bots.messages import Attachment, InboundMessage, OutboundMessage
+from bots.misheard import found_nothing, heard_reply, transcript_of
 from knowledge.ru.sensitive import mask_cards, redact
 from pipelines.leads.privacy import erase_customer, mask_echoed_phones, remove_files
 from store.db import Database
@@ -108,6 +110,8 @@ class EngineHooks:
     typing: Callable[[str, str], Awaitable[None]] | None = None
     managers_channel: str | None = None
     transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
+    #: Entered around every agent turn: transcriptions yield to it (pipelines.voice.pacing).
+    foreground: Callable[[], AbstractContextManager[None]] | None = None
     leads: LeadSink | None = None
     #: Channels whose personal-data policy is `redirect`.
     redirect_channels: frozenset[str] = frozenset()
@@ -251,9 +255,9 @@ class ConversationEngine:
             return
         if self.hooks.typing:
             await self.hooks.typing(message.channel, message.dialog_key)
-        reply = await self._turn(guarded, dialog, history,
-                                 form_text=message.text if guarded.text != message.text else "",
-                                 redirect=redirect)
+        reply = await self._voice_or_text_turn(guarded, dialog, history,
+                                               form_text=message.text if guarded.text != message.text else "",
+                                               redirect=redirect)
         if not redirect and _grants_consent(dialog, reply):  # consent and data in one message
             guarded = _guarded(message, consented=True)
         await self._commit_reply(item, message, guarded, dialog, reply, redirect=redirect)
@@ -266,6 +270,20 @@ class ConversationEngine:
                 await self.hooks.typing(message.channel, message.dialog_key)
             return await self.hooks.transcribe(message)
         return message
+
+    async def _voice_or_text_turn(self, message: InboundMessage, dialog: Dialog,
+                                  history: tuple[HistoryItem, ...], *, form_text: str,
+                                  redirect: bool = False) -> Reply:
+        """The turn, with «Я расслышал…» for a voice note that may be misheard (bots.misheard)."""
+        heard = transcript_of(message)
+        if heard is not None and heard.unsure:  # the model was unsure: do not guess an answer
+            return heard_reply(Reply("", dialog.role_id, "rules", grounded=True,
+                                     state=DialogState.from_json(dialog.state)), message.text)
+        with self.hooks.foreground() if self.hooks.foreground else nullcontext():
+            reply = await self._turn(message, dialog, history, form_text=form_text, redirect=redirect)
+        if heard is not None and found_nothing(reply):
+            return heard_reply(reply, message.text)
+        return reply
 
     async def _turn(self, message: InboundMessage, dialog: Dialog, history: tuple[HistoryItem, ...], *,
                     form_text: str = "", redirect: bool = False) -> Reply:

@@ -26,6 +26,8 @@ class VoiceTranscript(BaseModel):
     language: str | None = None
     language_probability: float | None = None
     confidence: float | None = None
+    no_speech_prob: float | None = None
+    unsure: bool = False  # the model may have misheard: the customer is told what was heard
     duration_s: float | None = None
     model: str | None = None
     audio_file: str | None = None

@@ -68,8 +68,11 @@ class Runtime:
             crm.wake()
 
         links = handover_links(settings)
-        hooks = EngineHooks(on_outbox=queued, typing=_typing(channels),
-                            transcribe=VoiceNotes(voice, channels), leads=lead_sink(settings, roles),
+        notes = VoiceNotes(voice, channels, min_confidence=settings.voice.min_confidence,
+                           max_no_speech_prob=settings.voice.max_no_speech_prob)
+        hooks = EngineHooks(on_outbox=queued, typing=_typing(channels), transcribe=notes,
+                            foreground=voice.text_first.turn,
+                            leads=lead_sink(settings, roles),
                             redirect_channels=settings.channels.redirecting(), offers=links)
         engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
         handoff = HandoffService(db, on_outbox=outbox.wake)

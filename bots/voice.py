@@ -29,10 +29,17 @@ from pipelines.voice import (
     WhisperOptions,
     WorkerPool,
 )
+from pipelines.voice.pacing import TextFirst
+from pipelines.voice.vocabulary import as_prompt, bank_terms, knowledge_texts
 
 log = logging.getLogger(__name__)
 
 VOICE_KINDS = ("voice", "audio")
+#: Whisper's own limit for a decode that loops («ска, ска, ска…»): such text is unsure however likely.
+MAX_COMPRESSION_RATIO = 2.4
+
+
+KB_HINT = "kb"  # `voice.initial_prompt` / `voice.hotwords`: built from the knowledge files
 
 
 def voice_pipeline(settings: Settings) -> VoicePipeline:
@@ -44,19 +51,39 @@ def voice_pipeline(settings: Settings) -> VoicePipeline:
                              language=voice.language, beam_size=voice.beam_size,
                              temperatures=voice.temperatures, threads=voice.threads,
                              workers=voice.workers, vad_filter=voice.vad_filter,
-                             priority=voice.priority)
-    return VoicePipeline(FasterWhisperTranscriber(options),
+                             priority=voice.priority, ladder_deadline_s=voice.ladder_deadline_s,
+                             yield_budget_s=voice.yield_budget_s,
+                             initial_prompt=hint(settings, voice.initial_prompt),
+                             hotwords=hint(settings, voice.hotwords))
+    text_first = TextFirst()
+    return VoicePipeline(FasterWhisperTranscriber(options, text_first),
                          VoiceLimits(voice.max_duration_s, voice.max_bytes),
                          WorkerPool(voice.workers, voice.queue_size),
-                         AudioArchive(settings.path(voice.audio_dir), voice.retention_days))
+                         AudioArchive(settings.path(voice.audio_dir), voice.retention_days),
+                         text_first=text_first)
+
+
+def hint(settings: Settings, value: str | None) -> str | None:
+    """A configured hint for the speech model: `kb` is the knowledge files' terms."""
+    if value is None or not value.strip():
+        return None
+    if value.strip() != KB_HINT:
+        return value.strip()
+    terms = bank_terms(knowledge_texts(settings.path(settings.knowledge.docs_dir)))
+    if not terms:
+        log.warning("voice hint %r: no terms found in %s", KB_HINT, settings.knowledge.docs_dir)
+    return as_prompt(terms) or None
 
 
 class VoiceNotes:
     """`EngineHooks.transcribe`: a voice message in, the same message with its transcript out."""
 
-    def __init__(self, pipeline: VoicePipeline, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, pipeline: VoicePipeline, channels: Mapping[str, Channel], *,
+                 min_confidence: float = 0.0, max_no_speech_prob: float = 1.0) -> None:
         self.pipeline = pipeline
         self.channels = channels
+        self.min_confidence = min_confidence  # below it a transcript is `unsure` (bots.misheard)
+        self.max_no_speech_prob = max_no_speech_prob
 
     async def __call__(self, message: InboundMessage) -> InboundMessage:
         """Never raises: a failure is recorded on the attachment with the customer's reply."""
@@ -89,9 +116,13 @@ class VoiceNotes:
 
     def _transcript(self, result: VoiceResult) -> VoiceTranscript:
         t = result.transcript
+        unsure = ((t.confidence is not None and t.confidence < self.min_confidence)
+                  or (t.no_speech_prob is not None and t.no_speech_prob > self.max_no_speech_prob)
+                  or (t.compression_ratio is not None and t.compression_ratio > MAX_COMPRESSION_RATIO))
         return VoiceTranscript(text=t.text[:MAX_TEXT_CHARS], language=t.language,
                                language_probability=_rounded(t.language_probability),
-                               confidence=_rounded(t.confidence), duration_s=round(t.duration_s, 2),
+                               confidence=_rounded(t.confidence), no_speech_prob=_rounded(t.no_speech_prob),
+                               unsure=unsure, duration_s=round(t.duration_s, 2),
                                model=self.pipeline.transcriber.name,
                                audio_file=str(result.audio_file) if result.audio_file else None)
 

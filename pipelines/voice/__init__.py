@@ -17,6 +17,7 @@ from pipelines.voice.errors import (
     VoiceUnavailable,
     VoiceUnsupported,
 )
+from pipelines.voice.pacing import NoteClock, TextFirst
 from pipelines.voice.pipeline import VoiceLimits, VoiceNote, VoicePipeline, VoiceResult
 from pipelines.voice.pool import WorkerPool
 from pipelines.voice.priority import Priority
@@ -25,7 +26,9 @@ from pipelines.voice.transcriber import FasterWhisperTranscriber, Transcriber, T
 __all__ = [
     "AudioArchive",
     "FasterWhisperTranscriber",
+    "NoteClock",
     "Priority",
+    "TextFirst",
     "Transcriber",
     "Transcript",
     "VoiceBusy",

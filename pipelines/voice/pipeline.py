@@ -27,6 +27,7 @@ from pipelines.voice.errors import (
     VoiceTooLong,
     VoiceUnavailable,
 )
+from pipelines.voice.pacing import TextFirst
 from pipelines.voice.pool import WorkerPool
 from pipelines.voice.transcriber import Transcriber, Transcript
 
@@ -65,8 +66,9 @@ class VoicePipeline:
     """Transcribes voice notes off the event loop, within limits."""
 
     def __init__(self, transcriber: Transcriber, limits: VoiceLimits, pool: WorkerPool,
-                 archive: AudioArchive) -> None:
+                 archive: AudioArchive, *, text_first: TextFirst | None = None) -> None:
         self.transcriber = transcriber
+        self.text_first = text_first or TextFirst()  # text turns enter it; transcriptions yield
         self.limits = limits
         self.pool = pool
         self.archive = archive

@@ -102,15 +102,16 @@ async def tg() -> AsyncIterator[FakeBotAPI]:
 
 
 def voice_settings(tg: FakeBotAPI, tmp_path: Path, voice: dict[str, Any],
-                   telegram: dict[str, Any] | None = None) -> Settings:
+                   telegram: dict[str, Any] | None = None, index: Path | None = None) -> Settings:
     """One product process: Telegram against `tg`, SQLite and audio in `tmp_path`, an empty index.
 
-    The knowledge index is left empty: these tests are about getting the
-    customer's words to the agent, and the agent answers without knowledge too.
+    The knowledge index is left empty unless `index` is given: most of these
+    tests are about getting the customer's words to the agent, and the agent
+    answers without knowledge too.
     """
     return Settings.model_validate({
         "store": {"url": f"sqlite+aiosqlite:///{tmp_path / 'sovetnik.db'}"},
-        "knowledge": {"index_dir": str(tmp_path / "index")},
+        "knowledge": {"index_dir": str(index or tmp_path / "index")},
         "channels": {"telegram": {"enabled": True, "token": tg.token, "api_url": tg.base_url,
                                   **(telegram or {})}},
         "voice": {"audio_dir": str(tmp_path / "voice"), **voice},
@@ -134,8 +135,9 @@ async def start_product(tg: FakeBotAPI, tmp_path: Path) -> AsyncIterator[StartPr
     """Starts the product with the given voice (and Telegram) settings; stops it after the test."""
     started: list[Runtime] = []
 
-    async def start(telegram: dict[str, Any] | None = None, **voice: Any) -> Product:
-        runtime = Runtime.build(voice_settings(tg, tmp_path, voice, telegram))
+    async def start(telegram: dict[str, Any] | None = None, index: Path | None = None,
+                    **voice: Any) -> Product:
+        runtime = Runtime.build(voice_settings(tg, tmp_path, voice, telegram, index))
         asked = _spy_on_agent(runtime)
         await runtime.start()
         started.append(runtime)

@@ -95,17 +95,17 @@ async def test_telegram_vk_and_max_formats_are_transcribed(
 
 async def test_the_model_loads_once_for_concurrent_notes(
         tiny_model: Path, speech: Speech, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import faster_whisper
+    from pipelines.voice import paced_whisper
 
     loads: list[str] = []
-    real = faster_whisper.WhisperModel
+    real = paced_whisper.PacedWhisperModel
 
     class Counting(real):  # type: ignore[misc, valid-type]
         def __init__(self, *args: object, **kwargs: object) -> None:
             loads.append(threading.current_thread().name)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(faster_whisper, "WhisperModel", Counting)
+    monkeypatch.setattr(paced_whisper, "PacedWhisperModel", Counting)
     voice = pipeline(whisper(tiny_model, workers=2), tmp_path, workers=2)
     try:
         results = await asyncio.gather(*(voice.transcribe(VoiceNote(key=f"n{i}"), fetching(speech.ogg))
