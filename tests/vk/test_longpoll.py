@@ -7,6 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from store.models import Dialog, DialogStatus, InboxStatus, OutboxItem, OutboxStatus
+from store.types import utc_now
 from tests.fakes.vk_server import FakeVK
 from tests.telegram.conftest import WAIT_S, deals_of, inbox_of, outbox_of, phones_of
 from tests.vk.conftest import StartRuntime
@@ -70,9 +71,10 @@ async def test_a_resend_after_a_crash_is_deduplicated_by_vk(vk: FakeVK, start_vk
     await runtime.engine.idle()
     [item] = await outbox_of(runtime, "vk")
     await runtime.outbox.stop()  # the restarted process's delivery round is the one below
+    # As a crash leaves it: still pending, and (once the sender's claim has run out) due.
     async with runtime.db.transaction() as session:
         await session.execute(sa.update(OutboxItem).where(OutboxItem.id == item.id).values(
-            status=OutboxStatus.PENDING, sent_at=None))
+            status=OutboxStatus.PENDING, sent_at=None, next_attempt_at=utc_now()))
 
     assert await runtime.outbox.deliver_due() == 1
 
