@@ -22,6 +22,10 @@ from agents.turn import Reply
 from bots.messages import InboundMessage, VoiceTranscript
 
 HEARD_TEXT = "Я расслышал: «{text}». Верно? Можно написать текстом — так я пойму точнее."
+# Inside an open application a «Верно?» would be answered «да», and the form would take
+# that «да» as its own answer (consent, the summary): ask for the answer in text instead.
+HEARD_IN_FORM_TEXT = ("Я расслышал: «{text}», но не уверен, что правильно. Напишите, пожалуйста, "
+                      "ответ текстом — так в заявке ничего не перепутается.")
 HEARD_BUTTONS = ("Позвать менеджера",)
 HEARD_NOTE = "voice_misheard"
 MAX_QUOTED_CHARS = 300
@@ -41,15 +45,17 @@ def found_nothing(reply: Reply) -> bool:
             and not reply.handoff and reply.lead_completed is None)
 
 
-def heard_text(heard: str) -> str:
+def heard_text(heard: str, *, in_form: bool = False) -> str:
     """«Я расслышал: «…». Верно? …» for the words as heard (cut when very long)."""
     text = " ".join(heard.split())
     if len(text) > MAX_QUOTED_CHARS:
         text = text[:MAX_QUOTED_CHARS].rsplit(" ", 1)[0] + "…"
-    return HEARD_TEXT.format(text=text.rstrip(".!?"))
+    return (HEARD_IN_FORM_TEXT if in_form else HEARD_TEXT).format(text=text.rstrip(".!?"))
 
 
 def heard_reply(reply: Reply, heard: str) -> Reply:
     """`reply` with its text replaced by what was heard (state and decisions kept)."""
-    return replace(reply, text=heard_text(heard), quick_replies=HEARD_BUTTONS, followups=(),
-                   notes=(*reply.notes, HEARD_NOTE))
+    lead = reply.state.lead
+    in_form = lead is not None and not lead.completed
+    return replace(reply, text=heard_text(heard, in_form=in_form), quick_replies=HEARD_BUTTONS,
+                   followups=(), notes=(*reply.notes, HEARD_NOTE))

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from agents.answerers.offline import NO_ANSWER
-from bots.misheard import heard_text
+from agents.turn import DialogState, LeadState, Reply
+from bots.misheard import heard_reply, heard_text
 from tests.fakes.telegram_server import FakeBotAPI
 from tests.telegram.conftest import plain
 from tests.voice.conftest import FAST_DECODING, WAIT_S, Speech, StartProduct, customer_messages
@@ -89,3 +90,13 @@ async def test_text_turns_are_marked_for_transcriptions_to_yield_to(
 def test_a_long_transcript_is_cut_when_read_back() -> None:
     text = heard_text("слово " * 200)
     assert text.startswith("Я расслышал: «слово слово") and "…»" in text and len(text) < 420
+
+
+def test_inside_an_open_application_the_read_back_asks_for_text_not_yes_or_no() -> None:
+    # «Верно?» would be answered «да», and the form would take that as its own answer.
+    state = DialogState(lead=LeadState(product="deposit", asking="consent"))
+    read_back = heard_reply(Reply("", "deposit_consultant", "rules", grounded=True, state=state),
+                            "согласен меня зовут")
+    assert read_back.text.startswith("Я расслышал: «согласен меня зовут»")
+    assert "Верно?" not in read_back.text and "текстом" in read_back.text
+    assert read_back.state.lead is not None and read_back.state.lead.asking == "consent"  # form untouched
