@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 import bots.assembly
@@ -16,7 +17,7 @@ from bots.config import ConfigError, load_settings
 from bots.runtime import Runtime
 from bots.web.app import create_app
 from knowledge.embedder import Embedder
-from store.models import InboxStatus
+from store.models import Dialog, DialogStatus, InboxStatus
 from tests.fakes.max_server import FakeMax
 from tests.max.conftest import PUBLIC_URL, WEBHOOK_SECRET, StartRuntime, max_settings
 from tests.telegram.conftest import WAIT_S, deals_of, free_port, inbox_of, outbox_of, phones_of
@@ -51,6 +52,24 @@ async def test_a_deposit_application_is_completed_with_consent(mx: FakeMax, star
     [deal] = await deals_of(runtime)
     assert (deal.product, deal.amount_minor, deal.term_months) == ("deposit", 50_000_000, 6)
     assert await phones_of(runtime) == ["+79037654321"]
+
+
+async def test_a_handed_off_dialog_gets_the_managers_reply_in_max(
+        mx: FakeMax, start_max: StartRuntime) -> None:
+    runtime = await start_max()
+    mx.push_text(CUSTOMER, "Позовите менеджера, пожалуйста")
+    await mx.wait_sent(1, timeout=WAIT_S, chat_id=CUSTOMER)
+    await runtime.engine.idle()
+    async with runtime.db.session() as session:
+        dialog = (await session.execute(sa.select(Dialog).where(
+            Dialog.channel == "max", Dialog.dialog_key == str(CUSTOMER)))).scalar_one()
+    assert dialog.status == DialogStatus.WAITING and dialog.id is not None
+
+    await runtime.handoff.take(dialog.id, "olga")
+    assert await runtime.handoff.reply(dialog.id, "Здравствуйте, я Ольга, помогу с вкладом.", "olga")
+
+    replies = await mx.wait_sent(2, timeout=WAIT_S, chat_id=CUSTOMER)
+    assert replies[-1]["text"] == "Менеджер: Здравствуйте, я Ольга, помогу с вкладом."
 
 
 async def test_quick_replies_become_an_inline_keyboard(mx: FakeMax, start_max: StartRuntime) -> None:
