@@ -12,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from bots.channels.base import MediaTooLarge
+from bots.channels.media import download_bounded
 from bots.config import MaxSettings
 
 CALL_TIMEOUT_S = 30
@@ -80,17 +80,7 @@ class MaxApi:
 
     async def download(self, url: str, limit: int) -> bytes:
         """A media file's bytes (no token sent); `MediaTooLarge` as soon as they pass `limit`."""
-        received = bytearray()
-        async with self.session.get(url, timeout=aiohttp.ClientTimeout(total=60),
-                                    raise_for_status=True) as response:
-            if response.content_length is not None and response.content_length > limit:
-                raise MediaTooLarge(f"{response.content_length} bytes is over the {limit}-byte limit",
-                                    limit=limit)
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                received += chunk
-                if len(received) > limit:
-                    raise MediaTooLarge(f"over the {limit}-byte limit", limit=limit)
-        return bytes(received)
+        return await download_bounded(self.session, url, limit)
 
     async def close(self) -> None:
         """Close the HTTP session."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from bots.channels.base import MediaTooLarge
+from bots.channels.media import download_bounded
 from bots.config import VkSettings
 
 log = logging.getLogger(__name__)
@@ -95,17 +95,7 @@ class VkApi:
 
     async def download(self, url: str, limit: int) -> bytes:
         """A media file's bytes; `MediaTooLarge` as soon as they pass `limit`."""
-        timeout = aiohttp.ClientTimeout(total=60)
-        received = bytearray()
-        async with self.session.get(url, timeout=timeout, raise_for_status=True) as response:
-            if response.content_length is not None and response.content_length > limit:
-                raise MediaTooLarge(f"{response.content_length} bytes is over the {limit}-byte limit",
-                                    limit=limit)
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                received += chunk
-                if len(received) > limit:
-                    raise MediaTooLarge(f"over the {limit}-byte limit", limit=limit)
-        return bytes(received)
+        return await download_bounded(self.session, url, limit)
 
     async def close(self) -> None:
         """Close the HTTP session."""
