@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bots.channels.text import plain_text
 from bots.messages import MAX_TEXT_CHARS, Attachment, InboundMessage, OutboundMessage
 
 CHANNEL = "max"
@@ -55,15 +56,8 @@ def _attachments(items: list[Any]) -> tuple[Attachment, ...]:
 
 
 def render(message: OutboundMessage) -> str:
-    """Plain text: the manager named, sources under the answer."""
-    text = message.text.strip()
-    if message.author == "manager":
-        text = f"Менеджер: {text}"
-    if message.sources:
-        seen = dict.fromkeys(f"{s.get('source', '')} — {s.get('heading', '')}".strip(" —")
-                             for s in message.sources)
-        text += "\n\nИсточник: " + "; ".join(seen)
-    return text
+    """The reply as this messenger shows it: plain text (`bots.channels.text.plain_text`)."""
+    return plain_text(message)
 
 
 def keyboard(message: OutboundMessage) -> list[dict[str, Any]]:

@@ -1,8 +1,22 @@
-"""Text helpers every adapter shares: cutting a long reply into a messenger's parts."""
+"""Text helpers every adapter shares: a reply as plain text, cut into a messenger's parts."""
 
 from __future__ import annotations
 
 import re
+
+from bots.messages import OutboundMessage
+
+
+def plain_text(message: OutboundMessage) -> str:
+    """A reply in plain text (VK, MAX): the manager named, the sources under the answer."""
+    text = message.text.strip()
+    if message.author == "manager":
+        text = f"Менеджер: {text}"
+    if message.sources:
+        seen = dict.fromkeys(f"{s.get('source', '')} — {s.get('heading', '')}".strip(" —")
+                             for s in message.sources)
+        text += "\n\nИсточник: " + "; ".join(seen)
+    return text
 
 
 def split_text(text: str, limit: int) -> list[str]:
