@@ -161,6 +161,8 @@ class Agent:
         # «хочу взять денег на ремонт, как банк посчитает платёж?» to a role without a form:
         # the question is answered rather than met with «что вы хотели бы оформить?».
         applies = intents.wants_to_apply(text) or intents.wants_product(text)
+        if applies and intents.asks_question(text):
+            return await self._answer_then_form(role, text, form_text, turn, state, redirect=redirect)
         if applies and (_has_form(role) or not intents.is_side_question(text)):
             return self._start_form(role, form_text, state, redirect=redirect,
                                     not_kept=redirect and form_text != text)
@@ -254,6 +256,24 @@ class Agent:
         lead.role_id = role.id
         state.lead = lead
         return self._form_reply(role, step, state)
+
+    async def _answer_then_form(self, role: Role, text: str, form_text: str, turn: TurnInput,
+                                state: DialogState, *, redirect: bool) -> Reply:
+        """«Хочу кредит на ремонт, нужна справка о доходах?»: the answer first, then the form.
+
+        The question is what the customer waits for; the form's first step
+        follows in a message of its own.
+        """
+        remember(state, text)
+        lead_before = state.lead
+        answer = await self._answer(role, text, turn, state)
+        if answer.handoff or not _has_form(role) or state.lead is not lead_before:
+            return answer  # handed off, nothing to apply for here, or the answerer opened the form
+        offer = self._start_form(role, form_text, state, redirect=redirect,
+                                 not_kept=redirect and form_text != text)
+        return replace(answer, state=offer.state, followups=(*answer.followups, offer.text),
+                       quick_replies=offer.quick_replies, request_phone=offer.request_phone,
+                       notes=(*answer.notes, *offer.notes))
 
     def _lawful_offer(self, role: Role, text: str, state: DialogState, *, not_kept: bool = False) -> Reply:
         """No personal data here: park the form's non-personal fields and offer a lawful channel.

@@ -190,6 +190,26 @@ def fields_mentioned(text: str, fields: set[str]) -> list[str]:
     return [name for name, pattern in _FIELD_WORDS.items() if name in fields and pattern.search(text)]
 
 
+_CLAUSE_QUESTION = re.compile(
+    r"^(?:а\s+|и\s+|но\s+)?(?:что|как|какой|какая|какие|какую|каких|сколько|где|когда|почему|зачем|"
+    r"куда|можно\s+ли|есть\s+ли|надо\s+ли)\b", re.IGNORECASE)
+# «справка нужна или паспорта хватит», «лучше на год или на два»: a choice asked about.
+_EITHER = re.compile(r"^(?=.*\bили\b).*\b(?:нужн\w*|надо|обязательн\w*|хватит|хватает|можно|лучше|"
+                     r"подойд\w*|выгодн\w*)\b", re.IGNORECASE)
+
+
+def asks_question(text: str) -> bool:
+    """Whether a message also asks something: «хочу кредит 700 тысяч, нужна справка или паспорта хватит».
+
+    «?», «ли», or a clause after the first that opens as a question does; «хочу
+    кредит 2 млн, меня зовут Ольга» and «хочу вклад, нужно на год» do not.
+    """
+    if "?" in text or re.search(r"\bли\b", text, re.IGNORECASE):
+        return True
+    clauses = [c.strip() for c in re.split(r"[,;:—–]", text)[1:]]
+    return any(_CLAUSE_QUESTION.match(c) or _EITHER.match(c) for c in clauses)
+
+
 def wants_product(text: str) -> bool:
     """«хочу кредит 2 млн», «оформите ипотеку», «нужен вклад» — an application, not a question.
 

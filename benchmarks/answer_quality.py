@@ -76,6 +76,8 @@ def tally(questions: list[dict], replies: list[Reply]) -> Tally:
             elif re.search(r"\d", r.text):
                 t.invented += 1
                 t.misses.append(f"INVENTED {q['id']} {q['q']!r} -> {r.text[:300]!r}")
+            elif not refused(r):
+                t.misses.append(f"ANSWERED {q['id']} {q['q']!r} -> {r.text[:300]!r}")
             continue
         t.answerable += 1
         if carries(r.text, q["expect_any"]):

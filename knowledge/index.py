@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +51,14 @@ class _Snapshot:
             for t in set(terms):
                 df[t] = df.get(t, 0) + 1
         self.reranker = Reranker(lemmatizer, df, len(chunks))
+        self._lemmatizer = lemmatizer
         self.tags = [c.tags for c in chunks]
         self._masks: dict[frozenset[str] | None, np.ndarray] = {}
+
+    @cached_property
+    def heading_words(self) -> frozenset[str]:
+        """Lemmas of every heading: the names of the products and topics the bank writes about."""
+        return frozenset(lem for c in self.chunks for h in c.headings for lem in self._lemmatizer.lemmas(h))
 
     def mask(self, flt: SearchFilter) -> np.ndarray:
         """Which chunks a filter allows, computed once per tag set (roles reuse a few)."""

@@ -24,7 +24,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from agents.answerers import catalogue
+from agents.answerers import catalogue, focus
 from agents.answerers.base import Answer
 from agents.answerers.compose import Composer, Piece, asks_figure, asks_figure_kind, has_figure, render
 from agents.answerers.rates import find_rate
@@ -102,6 +102,9 @@ class OfflineAnswerer:
         unknown = reranker.unknown_terms(query)
         if unknown:
             notes = (*notes, "unknown:" + ",".join(unknown))
+        lacking = self._lacks(text, unknown)
+        if lacking:
+            return Answer(NO_ANSWER, "offline", grounded=False, relevant=False, notes=(*notes, lacking))
         if not self._answerable(coverage, similarity):
             return Answer(NO_ANSWER, "offline", grounded=False, relevant=False, notes=notes)
         chosen = _choose(pieces, role.style.max_chars, query)
@@ -112,6 +115,22 @@ class OfflineAnswerer:
         sources = tuple(dict.fromkeys(Source(p.unit.hit.chunk.source, p.unit.hit.chunk.heading,
                                              p.unit.hit.chunk.text) for p in chosen))
         return Answer(body, "offline", grounded=True, sources=sources, notes=notes)
+
+    def _lacks(self, question: str, unknown: list[str]) -> str | None:
+        """What the question asks for that the bank does not write about, or None.
+
+        «какой кэшбэк по карте?» asks for a word the knowledge base never uses;
+        «ставка по автокредиту?» names a product that no heading names.
+        """
+        lem = self.index.lemmatizer
+        for word in focus.asked_for(question, lem):
+            if word in unknown:
+                return f"unknown_focus:{word}"
+        headings = self.index.snapshot().heading_words
+        for word in focus.product_compounds(question, lem):
+            if word not in headings:
+                return f"unknown_product:{word}"
+        return None
 
     def _answerable(self, coverage: float, similarity: float | None) -> bool:
         """Lexical evidence, or meaning-level evidence with at least a word of support.
@@ -283,7 +302,8 @@ def _merge(questions: list[str], answers: list[Answer]) -> Answer:
 _FIGURE_QUESTION = re.compile(
     r"\b(?:сколько|скольки|какой\s+(?:процент|размер|срок|лимит|платёж|платеж|взнос)|"
     r"какая\s+(?:ставка|сумма|процентная|неустойка|комиссия)|под\s+какой\s+процент|"
-    r"какие\s+(?:ставки|проценты|сроки|суммы))\b",
+    r"какие\s+(?:ставки|проценты|сроки|суммы)|"
+    r"как\w+\s+(?:минимальн|максимальн|наименьш|наибольш|предельн)\w*)\b",
     re.IGNORECASE,
 )
 _PHONE_QUESTION = re.compile(
@@ -291,6 +311,9 @@ _PHONE_QUESTION = re.compile(
     r"по\s+какому\s+(?:номеру|телефону)|куда\s+(?:звонить|позвонить)|какой\s+(?:у\s+\w+\s+)?телефон)",
     re.IGNORECASE,
 )
+# «как банк посчитает, сколько я смогу платить» asks for the method, not for a figure.
+_HOW_QUESTION = re.compile(r"\b(?:как|каким\s+образом|по\s+какому\s+принципу)\b[^.?!]*?\bскольк\w+",
+                           re.IGNORECASE)
 _QUOTED = re.compile(r"[«\"]([^»\"]{2,60})[»\"]")
 
 
@@ -305,7 +328,8 @@ def _unanswered(question: str, answer: str, passages: list[str]) -> str | None:
     for name in _QUOTED.findall(question):
         if name.lower().replace("ё", "е") not in corpus:
             return f"unknown_name:{name}"
-    if _FIGURE_QUESTION.search(question) and not _states_figure(answer, question):
+    if _FIGURE_QUESTION.search(question) and not _HOW_QUESTION.search(question) \
+            and not _states_figure(answer, question):
         return "no_figure"
     if _PHONE_QUESTION.search(question) and not phone_spans(answer):
         return "no_phone"  # «какой номер горячей линии?» is not answered by a passage without one
@@ -334,3 +358,4 @@ def _shorten(text: str, limit: int) -> str:
 def hits_similarity(hits: list[Hit]) -> float | None:
     """The best meaning-level similarity among the hits (None when dense search did not run)."""
     return max((h.similarity for h in hits if h.similarity is not None), default=None)
+

@@ -102,6 +102,20 @@ def ask(chat: Chat, *lines: str) -> list[str]:
     return asyncio.run(converse(chat, list(lines)))
 
 
+async def _messages(chat: Chat, line: str, n: int) -> list[str]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(f"{chat.base}/") as page:
+            assert page.status == 200
+        async with session.ws_connect(f"{chat.base}/ws/chat", origin=chat.base) as ws:
+            await ws.send_str(json.dumps({"type": "message", "id": "m0", "text": line}))
+            return [await _bot_reply(ws) for _ in range(n)]
+
+
+def ask_for_messages(chat: Chat, line: str, n: int) -> list[str]:
+    """The first `n` bot messages after one customer message (an answer and its follow-up)."""
+    return asyncio.run(_messages(chat, line, n))
+
+
 def test_which_deposits_and_their_rates_lists_every_deposit_with_a_rate(chat: Chat) -> None:
     (reply,) = ask(chat, "какие вклады у вас есть и какие ставки")
     text = normal(reply)
@@ -176,3 +190,22 @@ def test_a_question_the_knowledge_base_does_not_answer_gets_no_invented_figure(c
     (reply,) = ask(chat, "Сколько процентов годовых по вкладу «Накопительный плюс»?")
     assert NO_ANSWER in normal(reply) or "менеджер" in normal(reply), reply
     assert "%" not in reply, reply
+
+
+@pytest.mark.parametrize("question", [
+    "а ставка на автокредит какая?",  # a product no heading names; an example mentions it
+    "какой у вас кэшбэк на покупки?",  # a word the knowledge base never uses, asked for
+    "продиктуйте бик банка, пожалуйста",
+])
+def test_what_the_bank_does_not_write_about_is_not_answered_with_a_neighbour(chat: Chat,
+                                                                             question: str) -> None:
+    (reply,) = ask(chat, question)
+    assert NO_ANSWER in normal(reply), reply
+    assert "%" not in reply and "8 800" not in reply, reply
+
+
+def test_an_application_with_a_question_gets_the_answer_then_the_form(chat: Chat) -> None:
+    line = "хочу взять кредит 700 тысяч наличными, справка о доходах нужна или паспорта хватит"
+    answer, form = ask_for_messages(chat, line, 2)
+    assert "подтверждение дохода" in normal(answer), answer
+    assert "согласи" in normal(form) or "как вас зовут" in normal(form), form

@@ -1,0 +1,46 @@
+"""Which messages also ask something, and what a question asks for."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.answerers.focus import asked_for, product_compounds
+from agents.intents import asks_question
+from knowledge.ru.lemmatizer import Lemmatizer
+
+
+@pytest.mark.parametrize("text", [
+    "хочу открыть вклад, какие сейчас ставки",
+    "хочу взять кредит на ремонт, как банк посчитает мой платёж",
+    "хочу кредит 300 тысяч, справка о доходах нужна или паспорта хватит",
+    "хочу вклад, можно ли его пополнять",
+    "оформите ипотеку, а первый взнос какой?",
+])
+def test_an_application_that_also_asks_is_a_question(text: str) -> None:
+    assert asks_question(text)
+
+
+@pytest.mark.parametrize("text", [
+    "хочу кредит 2 млн на 3 года, меня зовут Ольга",
+    "хочу вклад, нужно на год",
+    "хочу открыть вклад на полгода или на год",
+    "оформите кредит наличными",
+])
+def test_an_application_with_facts_only_is_not_a_question(text: str) -> None:
+    assert not asks_question(text)
+
+
+@pytest.fixture(scope="module")
+def lem() -> Lemmatizer:
+    return Lemmatizer()
+
+
+def test_the_word_asked_for_skips_adjectives_and_pronouns(lem: Lemmatizer) -> None:
+    assert asked_for("какая у вас процентная ставка по вкладу?", lem) == ["ставка"]
+    assert asked_for("какой кэшбэк по вашей карте", lem) == ["кэшбэк"]
+    assert asked_for("пришлите реквизиты банка", lem) == ["реквизит"]
+
+
+def test_a_compound_of_a_product_word_is_a_product_of_its_own(lem: Lemmatizer) -> None:
+    assert product_compounds("ставка по автокредиту на машину", lem) == ["автокредит"]
+    assert product_compounds("ставка по кредиту наличными", lem) == []
