@@ -112,19 +112,16 @@ class Reranker:
         «автокредит», «кэшбэк», «криптовалюта» in a bank's question mean the
         knowledge base is not about it, however close the rest of the question is.
         """
+        return [word for word in self._lem.lemmas(query)
+                if word.isalpha() and len(word) >= 3 and _is_noun(word) and not self.knows(word)]
+
+    def knows(self, lemma: str) -> bool:
+        """Whether the knowledge base uses the word, its stem, a synonym, or a near spelling."""
         if self._stems is None:
             self._stems = {w[:_STEM] for w in self._df if len(w) >= _STEM}
-        out = []
-        for word in self._lem.lemmas(query):
-            if word in self._df or not word.isalpha() or len(word) < 3 or not _is_noun(word):
-                continue
-            if (len(word) >= _STEM and word[:_STEM] in self._stems) or any(
-                    syn in self._df for syn in SYNONYMS.get(word, ())):
-                continue
-            if self._misspelt(word):
-                continue
-            out.append(word)
-        return out
+        if lemma in self._df or (len(lemma) >= _STEM and lemma[:_STEM] in self._stems):
+            return True
+        return any(syn in self._df for syn in SYNONYMS.get(lemma, ())) or self._misspelt(lemma)
 
     def _misspelt(self, word: str) -> bool:
         """A typo of a word the knowledge base uses («андерайтинг» for «андеррайтинг»)."""

@@ -43,10 +43,12 @@ def _first_noun(words: Iterable[str]) -> str | None:
         if not word or word in _SKIP:
             continue
         parses = analyzer().parse(word)
-        pos = parses[0].tag.POS if parses else None
-        if pos in ("ADJF", "ADJS", "PRTF", "NUMR"):
+        tag = parses[0].tag if parses else None
+        if tag is None or "LATN" in tag or "UNKN" in tag:
+            return word  # «какой SWIFT»: a word the dictionary does not know is a name
+        if tag.POS in ("ADJF", "ADJS", "PRTF", "NUMR"):
             continue  # «какая процентная ставка», «какой минимальный балл»
-        return word if pos in ("NOUN", "LATN", None) else None
+        return word if tag.POS == "NOUN" else None
     return None
 
 

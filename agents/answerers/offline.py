@@ -31,6 +31,7 @@ from agents.answerers.rates import find_rate
 from agents.tools.requests import CalcResult, detect, wants_calculation
 from agents.turn import HistoryItem, Source
 from knowledge.index import KnowledgeIndex
+from knowledge.rerank import Reranker
 from knowledge.ru.numbers import number_phrases
 from knowledge.ru.phones import phone_spans
 from knowledge.ru.quantities import find_amounts
@@ -102,7 +103,7 @@ class OfflineAnswerer:
         unknown = reranker.unknown_terms(query)
         if unknown:
             notes = (*notes, "unknown:" + ",".join(unknown))
-        lacking = self._lacks(text, unknown)
+        lacking = self._lacks(text, reranker)
         if lacking:
             return Answer(NO_ANSWER, "offline", grounded=False, relevant=False, notes=(*notes, lacking))
         if not self._answerable(coverage, similarity):
@@ -116,7 +117,7 @@ class OfflineAnswerer:
                                              p.unit.hit.chunk.text) for p in chosen))
         return Answer(body, "offline", grounded=True, sources=sources, notes=notes)
 
-    def _lacks(self, question: str, unknown: list[str]) -> str | None:
+    def _lacks(self, question: str, reranker: Reranker) -> str | None:
         """What the question asks for that the bank does not write about, or None.
 
         «какой кэшбэк по карте?» asks for a word the knowledge base never uses;
@@ -124,7 +125,7 @@ class OfflineAnswerer:
         """
         lem = self.index.lemmatizer
         for word in focus.asked_for(question, lem):
-            if word in unknown:
+            if not reranker.knows(word):
                 return f"unknown_focus:{word}"
         headings = self.index.snapshot().heading_words
         for word in focus.product_compounds(question, lem):

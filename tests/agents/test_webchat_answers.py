@@ -196,6 +196,7 @@ def test_a_question_the_knowledge_base_does_not_answer_gets_no_invented_figure(c
     "а ставка на автокредит какая?",  # a product no heading names; an example mentions it
     "какой у вас кэшбэк на покупки?",  # a word the knowledge base never uses, asked for
     "продиктуйте бик банка, пожалуйста",
+    "какой swift у вашего банка?",  # a word outside the dictionary, asked for
 ])
 def test_what_the_bank_does_not_write_about_is_not_answered_with_a_neighbour(chat: Chat,
                                                                              question: str) -> None:

@@ -39,6 +39,9 @@ def test_the_word_asked_for_skips_adjectives_and_pronouns(lem: Lemmatizer) -> No
     assert asked_for("какая у вас процентная ставка по вкладу?", lem) == ["ставка"]
     assert asked_for("какой кэшбэк по вашей карте", lem) == ["кэшбэк"]
     assert asked_for("пришлите реквизиты банка", lem) == ["реквизит"]
+    assert asked_for("какой swift у банка", lem) == ["swift"]
+    assert asked_for("какие бывают вклады", lem) == []  # a verb: nothing named
+    assert asked_for("есть ли у вас 5 вкладов", lem) == []
 
 
 def test_a_compound_of_a_product_word_is_a_product_of_its_own(lem: Lemmatizer) -> None:
