@@ -315,6 +315,10 @@ _PHONE_QUESTION = re.compile(
 # «как банк посчитает, сколько я смогу платить» asks for the method, not for a figure.
 _HOW_QUESTION = re.compile(r"\b(?:как|каким\s+образом|по\s+какому\s+принципу)\b[^.?!]*?\bскольк\w+",
                            re.IGNORECASE)
+# «номер лицензии», «номер счёта» ask for an identifier, not for a phone.
+_NUMBER_OF = re.compile(
+    r"\b(?:какой|каков|скажите|подскажите|назовите|дайте|пришлите|скиньте|продиктуйте)\s+(?:\w+\s+){0,2}?"
+    r"(?:номер|№)\s*(?!телефон|горяч|для\s+связи|поддержк|оператор|банк)[а-яё]{3,}", re.IGNORECASE)
 _QUOTED = re.compile(r"[«\"]([^»\"]{2,60})[»\"]")
 
 
@@ -332,9 +336,18 @@ def _unanswered(question: str, answer: str, passages: list[str]) -> str | None:
     if _FIGURE_QUESTION.search(question) and not _HOW_QUESTION.search(question) \
             and not _states_figure(answer, question):
         return "no_figure"
-    if _PHONE_QUESTION.search(question) and not phone_spans(answer):
-        return "no_phone"  # «какой номер горячей линии?» is not answered by a passage without one
+    if _PHONE_QUESTION.search(question):
+        return None if phone_spans(answer) else "no_phone"  # «какой номер горячей линии?»
+    if _NUMBER_OF.search(question) and not _number_besides_phones(answer):
+        return "no_number"  # «номер лицензии» is not answered by the hotline's number
     return None
+
+
+def _number_besides_phones(text: str) -> bool:
+    rest = text
+    for start, end in reversed(phone_spans(text)):
+        rest = rest[:start] + rest[end:]
+    return bool(re.search(r"\d", rest))
 
 
 def _states_figure(answer: str, question: str) -> bool:

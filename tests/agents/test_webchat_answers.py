@@ -197,6 +197,7 @@ def test_a_question_the_knowledge_base_does_not_answer_gets_no_invented_figure(c
     "какой у вас кэшбэк на покупки?",  # a word the knowledge base never uses, asked for
     "продиктуйте бик банка, пожалуйста",
     "какой swift у вашего банка?",  # a word outside the dictionary, asked for
+    "какой номер лицензии у вашего банка?",  # a number, but not the hotline
 ])
 def test_what_the_bank_does_not_write_about_is_not_answered_with_a_neighbour(chat: Chat,
                                                                              question: str) -> None:

@@ -47,3 +47,12 @@ def test_the_word_asked_for_skips_adjectives_and_pronouns(lem: Lemmatizer) -> No
 def test_a_compound_of_a_product_word_is_a_product_of_its_own(lem: Lemmatizer) -> None:
     assert product_compounds("ставка по автокредиту на машину", lem) == ["автокредит"]
     assert product_compounds("ставка по кредиту наличными", lem) == []
+
+
+def test_a_number_asked_for_is_not_answered_by_a_phone_number() -> None:
+    from agents.answerers.offline import _unanswered
+
+    hotline = "Звоните по номеру 8 800 000-00-00."
+    assert _unanswered("какой номер лицензии у банка?", hotline, []) == "no_number"
+    assert _unanswered("подскажите номер банка", hotline, []) is None  # «номер банка» is its phone
+    assert _unanswered("номер карты где посмотреть", "Номер указан на карте.", []) is None
