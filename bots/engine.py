@@ -31,8 +31,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agents.agent import Agent
 from agents.card_data import mask_card_data
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
+from bots.locks import DialogLock, Lease, LocalDialogLock
 from bots.messages import Attachment, InboundMessage, OutboundMessage
 from bots.misheard import found_nothing, heard_reply, transcript_of
 from knowledge.ru.sensitive import mask_cards, redact
@@ -146,24 +147,17 @@ class OfferMaker(Protocol):
         ...
 
 
-@dataclass
-class _DialogLocks:
-    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
-
-    def get(self, key: tuple[str, str]) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
-
-
 class ConversationEngine:
     """Accepts inbound messages and turns them into stored replies."""
 
     def __init__(self, db: Database, agent: Agent, default_role: str,
-                 hooks: EngineHooks | None = None) -> None:
+                 hooks: EngineHooks | None = None, locks: DialogLock | None = None) -> None:
+        """`locks` serialises each dialog's turns (this process only unless told otherwise)."""
         self.db = db
         self.agent = agent
         self.default_role = default_role
         self.hooks = hooks or EngineHooks()
-        self._locks = _DialogLocks()
+        self.locks = locks or LocalDialogLock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
@@ -180,9 +174,9 @@ class ConversationEngine:
         self._schedule(message.channel, message.dialog_key)
         return inbox_id
 
-    def dialog_lock(self, channel: str, dialog_key: str) -> asyncio.Lock:
+    def dialog_lock(self, channel: str, dialog_key: str) -> AbstractAsyncContextManager[Lease]:
         """The lock a dialog's turns run under: hold it to change the dialog between turns."""
-        return self._locks.get((channel, dialog_key))
+        return self.locks.hold(channel, dialog_key)
 
     async def recover(self) -> int:
         """Schedule every dialog with pending inbox items (after a restart)."""
@@ -212,14 +206,17 @@ class ConversationEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, channel: str, dialog_key: str) -> None:
-        async with self._locks.get((channel, dialog_key)):
-            while True:
+        async with self.locks.hold(channel, dialog_key) as lease:
+            while lease.held:
                 async with self.db.session() as session:
                     item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
                 if item is None:
                     return
                 async with self._turns:  # fair: see MAX_CONCURRENT_TURNS
                     await self._process_safely(item)
+        # The lock was lost mid-drain (its server could not keep it): take it again and go on.
+        log.warning("dialog %s/%s: lock lost, draining again", channel, dialog_key)
+        self._schedule(channel, dialog_key)
 
     async def _process_safely(self, item: InboxItem) -> None:
         assert item.id is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agents.agent import Agent
 from agents.role_registry import RoleRegistry
@@ -21,14 +22,19 @@ from bots.engine import ConversationEngine, EngineHooks
 from bots.handoff import HandoffService
 from bots.handover import Handover, handover_links
 from bots.leads import crm_dispatcher, lead_sink
+from bots.locks import build_dialog_lock
 from bots.logs import install_redaction
 from bots.outbox import OutboxDispatcher
 from bots.people import StoreDirectory
+from bots.scale import redis_client
 from bots.voice import VoiceNotes, voice_pipeline
 from knowledge.index import KnowledgeIndex
 from pipelines.leads import CrmDispatcher
 from pipelines.voice import VoicePipeline
 from store.db import Database
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +55,14 @@ class Runtime:
     voice: VoicePipeline | None = None
     crm: CrmDispatcher | None = None
     handover: Handover | None = None  # one-time links from `redirect` channels to the web chat
+    redis: Redis | None = None  # shared with the other processes (`redis.url`), if any
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         """Create the components (nothing starts yet)."""
         install_redaction()  # however the product is started, its logs carry no personal data
         db = Database.from_url(settings.store.url.get_secret_value())
+        redis = redis_client(settings.redis)
         index = assembly.knowledge_index(settings)
         roles = assembly.role_registry(settings)
         agent = assembly.agent(settings, index, roles, people=StoreDirectory(db))
@@ -74,10 +82,11 @@ class Runtime:
                             foreground=voice.text_first.turn,
                             leads=lead_sink(settings, roles),
                             redirect_channels=settings.channels.redirecting(), offers=links)
-        engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
+        engine = ConversationEngine(db, agent, settings.agents.default_role, hooks,
+                                    locks=build_dialog_lock(settings, db, redis))
         handoff = HandoffService(db, on_outbox=outbox.wake)
         runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels, voice,
-                      crm=crm, handover=Handover(links, engine))
+                      crm=crm, handover=Handover(links, engine), redis=redis)
         runtime._add_channels()
         return runtime
 
@@ -115,7 +124,10 @@ class Runtime:
         await self.outbox.stop()
         if self.crm is not None:
             await self.crm.stop()
+        await self.engine.locks.close()
         await self.agent.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
 
 

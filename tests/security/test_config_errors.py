@@ -141,6 +141,10 @@ CASES = [
            _text("leads: {scoring: {rules: [{field: amount, points: 5, min: 1, present: true}]}}\n"),
            "leads.scoring.rules.0"),
     Broken("distribution unknown", _text("leads: {distribution: random}\n"), "leads.distribution"),
+    # -- several processes
+    Broken("redis lock without redis url", _text("scale: {lock: redis}\n"), "scale.lock"),
+    Broken("postgres lock on sqlite", _text("scale: {lock: postgres}\n"), "scale.lock"),
+    Broken("redis url not redis", _text("redis: {url: 'http://127.0.0.1:6379'}\n"), "redis.url"),
     # -- variables
     Broken("secret variable unset inside a value",
            _text('store: {url: "postgresql+asyncpg://bank:${SEC_TEST_DB_PASSWORD}@127.0.0.1:5432/bank"}\n'),

@@ -1,0 +1,59 @@
+"""What the cross-process locks have in common: local order first, then the shared lock.
+
+Within a process the holders of a dialog queue on a `LocalDialogLock`; only the
+one at its head asks the shared backend, polling with a short backoff until it
+gets the lock. Different processes' waiters therefore meet only at the backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+
+from bots.locks.base import DialogKey, DialogLock, Lease
+from bots.locks.local import LocalDialogLock
+
+#: First retry after this long; each miss doubles it up to the cap. A turn takes
+#: far longer than the cap, so the wait adds little to a dialog that was busy.
+POLL_START_S = 0.01
+POLL_CAP_S = 0.2
+
+
+class SharedDialogLock(DialogLock):
+    """A dialog lock held in a server that every process of the product reaches."""
+
+    def __init__(self) -> None:
+        self._local = LocalDialogLock()
+
+    async def acquire(self, key: DialogKey) -> Lease:
+        """Queue behind this process's holders of `key`, then take the shared lock."""
+        local = await self._local.acquire(key)
+        try:
+            delay = POLL_START_S
+            while (fence := await self._try(key)) is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, POLL_CAP_S)
+        except BaseException:
+            await self._local.release(local)
+            raise
+        lease = Lease(key, fence)
+        self._taken(lease)
+        return lease
+
+    async def release(self, lease: Lease) -> None:
+        """Free the shared lock (unless already lost), then let this process's next holder in."""
+        try:
+            await self._free(lease)
+        finally:
+            await self._local.release(lease)
+
+    @abstractmethod
+    async def _try(self, key: DialogKey) -> int | None:
+        """Take the shared lock of `key` if it is free: its fence, or None when it is not."""
+
+    @abstractmethod
+    async def _free(self, lease: Lease) -> None:
+        """Give the shared lock of `lease` back; a lost or unreachable one is left to expire."""
+
+    def _taken(self, lease: Lease) -> None:  # a hook: only some backends track leases
+        """Called once `lease` is held (to renew it, or to lose it with its connection)."""
