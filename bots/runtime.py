@@ -19,6 +19,7 @@ from bots.channels.base import Channel, ChannelContext
 from bots.channels.registry import build_channels
 from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
+from bots.events import LiveEvents, build_live_events
 from bots.handoff import HandoffService
 from bots.handover import Handover, handover_links
 from bots.leads import crm_dispatcher, lead_sink
@@ -56,6 +57,7 @@ class Runtime:
     crm: CrmDispatcher | None = None
     handover: Handover | None = None  # one-time links from `redirect` channels to the web chat
     redis: Redis | None = None  # shared with the other processes (`redis.url`), if any
+    events: LiveEvents | None = None  # what every process sees at once (web chat frames)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -86,13 +88,15 @@ class Runtime:
                                     locks=build_dialog_lock(settings, db, redis))
         handoff = HandoffService(db, on_outbox=outbox.wake)
         runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels, voice,
-                      crm=crm, handover=Handover(links, engine), redis=redis)
+                      crm=crm, handover=Handover(links, engine), redis=redis,
+                      events=build_live_events(settings, redis))
         runtime._add_channels()
         return runtime
 
     def _add_channels(self) -> None:
         """Build every enabled channel through the registry; none is special-cased here."""
-        context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover)
+        context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover,
+                                 events=self.events)
         for channel in build_channels(context):
             if channel.name in self.channels:
                 raise ValueError(f"two channels are named {channel.name!r}")
@@ -105,6 +109,8 @@ class Runtime:
         await self.db.migrate()
         if self.voice is not None:  # warns once when there is no speech model
             await self.voice.start()
+        if self.events is not None:  # subscribed before any socket or reply needs it
+            await self.events.start()
         pending = await self.engine.recover()
         if pending:
             log.info("answering %d dialog(s) left pending by the last run", pending)
@@ -125,6 +131,8 @@ class Runtime:
         if self.crm is not None:
             await self.crm.stop()
         await self.engine.locks.close()
+        if self.events is not None:
+            await self.events.close()
         await self.agent.aclose()
         if self.redis is not None:
             await self.redis.aclose()

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
     from bots.config import Settings
+    from bots.events import LiveEvents
     from bots.handoff import HandoffService
     from bots.handover import Handover
     from store.db import Database
@@ -30,6 +31,8 @@ class ChannelContext:
     accept: Accept
     handoff: HandoffService
     handover: Handover | None = None  # one-time links from `redirect` channels (the web chat redeems them)
+    #: Events every process of the product sees (a socket held by another process); None: this one only.
+    events: LiveEvents | None = None
 
 
 class DeliveryError(Exception):
