@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bots.locks.base import DialogLock, Lease
+from bots.locks.base import DialogLock, Lease, LockUnavailable
 from bots.locks.local import LocalDialogLock
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bots.config import Settings
     from store.db import Database
 
-__all__ = ["DialogLock", "Lease", "LocalDialogLock", "build_dialog_lock"]
+__all__ = ["DialogLock", "Lease", "LocalDialogLock", "LockUnavailable", "build_dialog_lock"]
 
 
 def build_dialog_lock(settings: Settings, db: Database, redis: Redis | None = None) -> DialogLock:

@@ -11,6 +11,9 @@ A lease can be lost while held: a Redis key that could not be renewed in time,
 a PostgreSQL session that dropped. `Lease.held` turns false then, and whoever
 loops under the lease (the engine's drain) stops at its next step. The store
 stays the last guard: an inbox item is marked done by exactly one commit.
+
+While a shared lock's server is unreachable, `hold` keeps waiting (and says so
+in the log) rather than letting a turn run unlocked: order before liveness.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 DialogKey = tuple[str, str]
+
+
+class LockUnavailable(Exception):
+    """The lock's server cannot be reached now; taking the lock is tried again."""
 
 
 @dataclass

@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bots.locks.base import DialogKey, Lease
+from bots.locks.base import DialogKey, Lease, LockUnavailable
 from bots.locks.shared import SharedDialogLock
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ class PostgresDialogLock(SharedDialogLock):
         self._leases: dict[DialogKey, Lease] = {}
 
     async def _try(self, key: DialogKey) -> int | None:
-        fence = await self._run(_TRY, key)
+        try:
+            fence = await self._run(_TRY, key)
+        except (sa.exc.SQLAlchemyError, OSError) as exc:
+            raise LockUnavailable(f"PostgreSQL: {type(exc).__name__}") from exc
         return None if fence is None else int(fence)
 
     async def _free(self, lease: Lease) -> None:

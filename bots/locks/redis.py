@@ -20,7 +20,7 @@ import time
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bots.locks.base import DialogKey, Lease
+from bots.locks.base import DialogKey, Lease, LockUnavailable
 from bots.locks.shared import SharedDialogLock
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,11 @@ class RedisDialogLock(SharedDialogLock):
 
     async def _try(self, key: DialogKey) -> int | None:
         token = self._tokens.setdefault(key, secrets.token_hex(16))
-        fence = await self._take(keys=[self._key(key), f"{self._prefix}:lock:fence"],
-                                 args=[token, self._ttl_ms])
+        try:
+            fence = await self._take(keys=[self._key(key), f"{self._prefix}:lock:fence"],
+                                     args=[token, self._ttl_ms])
+        except RedisError as exc:
+            raise LockUnavailable(f"Redis: {type(exc).__name__}") from exc
         if not fence:
             return None
         return int(fence)

@@ -8,15 +8,20 @@ gets the lock. Different processes' waiters therefore meet only at the backend.
 from __future__ import annotations
 
 import asyncio
+import logging
 from abc import abstractmethod
 
-from bots.locks.base import DialogKey, DialogLock, Lease
+from bots.locks.base import DialogKey, DialogLock, Lease, LockUnavailable
 from bots.locks.local import LocalDialogLock
+
+log = logging.getLogger(__name__)
 
 #: First retry after this long; each miss doubles it up to the cap. A turn takes
 #: far longer than the cap, so the wait adds little to a dialog that was busy.
 POLL_START_S = 0.01
 POLL_CAP_S = 0.2
+#: Between attempts while the server cannot be reached.
+UNREACHABLE_RETRY_S = 1.0
 
 
 class SharedDialogLock(DialogLock):
@@ -29,16 +34,29 @@ class SharedDialogLock(DialogLock):
         """Queue behind this process's holders of `key`, then take the shared lock."""
         local = await self._local.acquire(key)
         try:
-            delay = POLL_START_S
-            while (fence := await self._try(key)) is None:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, POLL_CAP_S)
+            fence = await self._wait_for(key)
         except BaseException:
             await self._local.release(local)
             raise
         lease = Lease(key, fence)
         self._taken(lease)
         return lease
+
+    async def _wait_for(self, key: DialogKey) -> int:
+        delay, unreachable = POLL_START_S, False
+        while True:
+            try:
+                fence = await self._try(key)
+            except LockUnavailable as exc:
+                if not unreachable:
+                    log.warning("dialog lock server unreachable (%s); dialog %s waits for it", exc, key)
+                unreachable, fence = True, None
+            if fence is not None:
+                if unreachable:
+                    log.info("dialog lock server reachable again; dialog %s goes on", key)
+                return fence
+            await asyncio.sleep(UNREACHABLE_RETRY_S if unreachable else delay)
+            delay = min(delay * 2, POLL_CAP_S)
 
     async def release(self, lease: Lease) -> None:
         """Free the shared lock (unless already lost), then let this process's next holder in."""
@@ -49,7 +67,9 @@ class SharedDialogLock(DialogLock):
 
     @abstractmethod
     async def _try(self, key: DialogKey) -> int | None:
-        """Take the shared lock of `key` if it is free: its fence, or None when it is not."""
+        """Take the shared lock of `key` if it is free: its fence, or None when it is not.
+
+        Raises `LockUnavailable` when the server cannot be reached."""
 
     @abstractmethod
     async def _free(self, lease: Lease) -> None:

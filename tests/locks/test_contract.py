@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis.asyncio import Redis
 
 from bots.locks import DialogLock, LocalDialogLock
 from bots.locks.redis import RedisDialogLock
@@ -158,6 +159,19 @@ async def test_a_redis_lease_taken_away_is_lost(redis_space: RedisSpace) -> None
             async with asyncio.timeout(TEST_TTL_S * 2):
                 while lease.held:
                     await asyncio.sleep(0.05)
+    finally:
+        await lock.close()
+        await client.aclose()
+
+
+async def test_an_unreachable_redis_makes_the_dialog_wait_not_run_unlocked() -> None:
+    client = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    lock = RedisDialogLock(client, "sovetnik-test-unreachable", ttl_s=TEST_TTL_S)
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.5), lock.hold(*DIALOG):
+                raise AssertionError("a turn ran without its lock")
+        assert len(lock._local) == 0  # the waiter gave up cleanly
     finally:
         await lock.close()
         await client.aclose()
