@@ -535,6 +535,9 @@ class ScaleSettings(_Section):
     #: How live events (web chat replies, typing) reach the process holding the customer's
     #: socket: `local` (one process) or `redis` (pub/sub; needs `redis.url`).
     events: Literal["local", "redis"] = "local"
+    #: Whose sends a bot's pacing counts (Telegram's limits are per bot): `local` (this
+    #: process's) or `redis` (every process's; needs `redis.url`).
+    rate_limits: Literal["local", "redis"] = "local"
 
 
 class Settings(_Section):
@@ -556,7 +559,9 @@ class Settings(_Section):
     @model_validator(mode="after")
     def _shared_backends(self) -> Settings:
         needs_redis = [key for key, value in (("scale.lock", self.scale.lock),
-                                              ("scale.events", self.scale.events)) if value == "redis"]
+                                              ("scale.events", self.scale.events),
+                                              ("scale.rate_limits", self.scale.rate_limits))
+                       if value == "redis"]
         if needs_redis and self.redis.url is None:
             raise ValueError(f"{needs_redis[0]}: redis требует redis.url — задайте адрес сервера Redis "
                              "(redis://сервер:6379/0) или выберите local")

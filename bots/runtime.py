@@ -96,7 +96,7 @@ class Runtime:
     def _add_channels(self) -> None:
         """Build every enabled channel through the registry; none is special-cased here."""
         context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover,
-                                 events=self.events)
+                                 events=self.events, redis=self.redis)
         for channel in build_channels(context):
             if channel.name in self.channels:
                 raise ValueError(f"two channels are named {channel.name!r}")
