@@ -37,7 +37,7 @@ def _config(tmp_path: Path, name: str, port: int, store_url: str, redis: RedisSp
         "server": {"host": "127.0.0.1", "port": port, "secret_key": "one-key-for-every-process"},
         "store": {"url": store_url},
         "redis": {"url": redis.url, "prefix": redis.prefix},
-        "scale": {"lock": "redis", "events": "redis"},
+        "scale": {"lock": "redis", "events": "redis", "rate_limits": "redis"},
         "knowledge": {"index_dir": str(tmp_path / "index")},
         "voice": {"model": str(tmp_path / "no-speech-model"), "audio_dir": str(tmp_path / "voice")},
         "agents": {"roles_dir": str(REPO_ROOT / "agents" / "roles")},
