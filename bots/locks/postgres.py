@@ -5,8 +5,9 @@ it never sits in an open transaction): session-level advisory locks on distinct
 keys can all be held by one session, and within the process each key is held
 once (see `SharedDialogLock`). `pg_try_advisory_lock` never blocks that
 connection; waiting is polling. If the connection drops, the server frees its
-locks: every lease held through it is marked lost, and the next attempt opens a
-new connection.
+locks: every lease held through it is marked lost as soon as the process notices
+(its next statement, or a check every `WATCH_S` while it holds locks), and the
+next attempt opens a new connection.
 
 A dialog's key is a 64-bit hash of the namespace, channel and dialog key (a
 collision only makes two dialogs take turns). The fence is the PostgreSQL
@@ -16,6 +17,7 @@ transaction id taken with the lock: ids only grow, across all sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from typing import Any
@@ -27,6 +29,9 @@ from bots.locks.base import DialogKey, Lease, LockUnavailable
 from bots.locks.shared import SharedDialogLock
 
 log = logging.getLogger(__name__)
+
+#: Seconds between checks of the lock session while it holds locks.
+WATCH_S = 5.0
 
 _TRY = sa.text("SELECT CASE WHEN pg_try_advisory_lock(:key) THEN txid_current() END")
 _UNLOCK = sa.text("SELECT pg_advisory_unlock(:key)")
@@ -48,6 +53,7 @@ class PostgresDialogLock(SharedDialogLock):
         self._connection: AsyncConnection | None = None
         self._use = asyncio.Lock()  # one statement at a time on the shared connection
         self._leases: dict[DialogKey, Lease] = {}
+        self._watcher: asyncio.Task[None] | None = None
 
     async def _try(self, key: DialogKey) -> int | None:
         try:
@@ -66,6 +72,21 @@ class PostgresDialogLock(SharedDialogLock):
 
     def _taken(self, lease: Lease) -> None:
         self._leases[lease.key] = lease
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch(), name="dialog-lock-session")
+
+    async def _watch(self) -> None:
+        """While locks are held, check their session now and then: a dropped one loses them."""
+        while self._leases:
+            await asyncio.sleep(WATCH_S)
+            async with self._use:
+                connection = self._connection
+                if connection is None or not self._leases:
+                    continue
+                try:
+                    await connection.execute(sa.text("SELECT 1"))
+                except (sa.exc.SQLAlchemyError, OSError):
+                    await self._drop()
 
     async def _run(self, statement: sa.TextClause, key: DialogKey) -> Any:
         async with self._use:
@@ -98,6 +119,10 @@ class PostgresDialogLock(SharedDialogLock):
 
     async def close(self) -> None:
         """Free every lock this process holds and give the connection back."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         async with self._use:
             connection, self._connection = self._connection, None
             if connection is None:

@@ -65,7 +65,7 @@ class RedisDialogLock(SharedDialogLock):
         return f"{self._prefix}:lock:dialog:{channel}:{dialog_key}"
 
     async def _try(self, key: DialogKey) -> int | None:
-        token = self._tokens.setdefault(key, secrets.token_hex(16))
+        token = secrets.token_hex(16)  # kept only if the lock is taken with it
         try:
             fence = await self._take(keys=[self._key(key), f"{self._prefix}:lock:fence"],
                                      args=[token, self._ttl_ms])
@@ -73,6 +73,7 @@ class RedisDialogLock(SharedDialogLock):
             raise LockUnavailable(f"Redis: {type(exc).__name__}") from exc
         if not fence:
             return None
+        self._tokens[key] = token
         return int(fence)
 
     def _taken(self, lease: Lease) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import sqlalchemy as sa
 from redis.asyncio import Redis
+from sqlalchemy.engine import URL
 
 from bots.locks import DialogLock, LocalDialogLock
+from bots.locks.postgres import PostgresDialogLock
 from bots.locks.redis import RedisDialogLock
+from store import Database
 from tests.locks.conftest import TEST_TTL_S, Backend
 from tests.redis_server import RedisSpace
 
@@ -175,3 +179,24 @@ async def test_an_unreachable_redis_makes_the_dialog_wait_not_run_unlocked() -> 
     finally:
         await lock.close()
         await client.aclose()
+
+
+@pytest.mark.postgres
+async def test_a_postgres_lease_whose_session_dies_is_lost(pg_database: URL,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bots.locks.postgres.WATCH_S", 0.05)
+    db = Database.from_url(pg_database.render_as_string(hide_password=False))
+    lock = PostgresDialogLock(db.engine, namespace="session-dies")
+    try:
+        async with lock.hold(*DIALOG) as lease:
+            session = lock._connection
+            assert session is not None
+            pid = (await session.execute(sa.text("SELECT pg_backend_pid()"))).scalar()
+            async with db.engine.connect() as admin:  # an operator, a failover, a network cut
+                await admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            async with asyncio.timeout(5):
+                while lease.held:
+                    await asyncio.sleep(0.05)
+    finally:
+        await lock.close()
+        await db.dispose()
