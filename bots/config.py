@@ -532,6 +532,9 @@ class ScaleSettings(_Section):
     lock: Literal["local", "redis", "postgres"] = "local"
     #: A Redis lock not renewed for this long is free again (its process died).
     lock_ttl_s: float = Field(15.0, ge=1, le=600)
+    #: With a shared lock, a dialog whose message has waited this long is taken over by
+    #: whichever process looks first (its own process may have died mid-turn).
+    take_over_s: float = Field(60.0, ge=1, le=3600)
     #: How live events (web chat replies, typing) reach the process holding the customer's
     #: socket: `local` (one process) or `redis` (pub/sub; needs `redis.url`).
     events: Literal["local", "redis"] = "local"

@@ -33,6 +33,7 @@ import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +55,7 @@ from store.repositories import (
     MessageRepository,
     OutboxRepository,
 )
+from store.types import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ class ConversationEngine:
         self.hooks = hooks or EngineHooks()
         self.locks = locks or LocalDialogLock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._draining: dict[tuple[str, str], int] = {}  # drains scheduled here, per dialog
+        self._sweeper: asyncio.Task[None] | None = None
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def accept(self, message: InboundMessage) -> int | None:
@@ -186,6 +190,34 @@ class ConversationEngine:
             self._schedule(channel, key)
         return len(keys)
 
+    async def take_over(self, pending_for_s: float) -> int:
+        """Schedule dialogs with an item pending for over `pending_for_s` and no drain here.
+
+        With a shared dialog lock this picks up what a dead process left: the lock
+        makes a dialog still being answered elsewhere wait, and then it finds
+        nothing left. Without one (a single process) `recover` at start is enough.
+        """
+        since = utc_now() - timedelta(seconds=pending_for_s)
+        async with self.db.session() as session:
+            keys = await InboxRepository(session).pending_dialog_keys(received_before=since)
+        stale = [key for key in keys if key not in self._draining]
+        for channel, key in stale:
+            self._schedule(channel, key)
+        return len(stale)
+
+    def take_over_periodically(self, pending_for_s: float) -> None:
+        """Run `take_over` every half of `pending_for_s` in the background, until `close`."""
+        self._sweeper = asyncio.create_task(self._take_over_loop(pending_for_s), name="inbox-take-over")
+
+    async def _take_over_loop(self, pending_for_s: float) -> None:
+        while True:
+            await asyncio.sleep(pending_for_s / 2)
+            try:
+                if taken := await self.take_over(pending_for_s):
+                    log.info("taking over %d dialog(s) left pending for over %.0f s", taken, pending_for_s)
+            except Exception:  # the store is away for a moment: try again next round
+                log.exception("looking for dialogs left pending failed")
+
     async def idle(self, timeout: float = 30.0) -> None:
         """Wait until every scheduled dialog has been processed (tests, shutdown)."""
         async with asyncio.timeout(timeout):
@@ -194,6 +226,9 @@ class ConversationEngine:
 
     async def close(self) -> None:
         """Cancel processing; pending items stay in the inbox for the next start."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -206,6 +241,16 @@ class ConversationEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, channel: str, dialog_key: str) -> None:
+        key = (channel, dialog_key)
+        self._draining[key] = self._draining.get(key, 0) + 1
+        try:
+            await self._drain_locked(channel, dialog_key)
+        finally:
+            self._draining[key] -= 1
+            if not self._draining[key]:
+                del self._draining[key]
+
+    async def _drain_locked(self, channel: str, dialog_key: str) -> None:
         async with self.locks.hold(channel, dialog_key) as lease:
             while lease.held:
                 async with self.db.session() as session:

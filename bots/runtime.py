@@ -114,6 +114,8 @@ class Runtime:
         pending = await self.engine.recover()
         if pending:
             log.info("answering %d dialog(s) left pending by the last run", pending)
+        if self.settings.scale.lock != "local":  # other processes share the inbox: pick up after them
+            self.engine.take_over_periodically(self.settings.scale.take_over_s)
         self.outbox.start()
         if self.crm is not None:
             self.crm.start()

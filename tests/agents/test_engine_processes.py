@@ -94,3 +94,23 @@ async def test_a_dialogs_messages_arriving_at_two_processes_are_answered_one_at_
     assert answerer.most == 1, "two turns of one dialog ran at once"
     stored = await dialog_messages(db, "busy")
     assert [m.text for m in stored] == [text for q in questions for text in (q, echo(q))]
+
+
+async def test_a_message_left_by_a_dead_process_is_answered_by_another_without_a_restart(
+        two_processes: tuple[Database, OneAtATime, list[ConversationEngine]]) -> None:
+    db, answerer, (dying, survivor) = two_processes
+    question = "Какие документы нужны для вклада?"
+    answerer.hold[question] = asyncio.Event()  # never set: the first turn hangs
+    assert await dying.accept(inbound(question, update_id=1, dialog_key="orphan"))
+    async with asyncio.timeout(IDLE_S):
+        while question not in answerer.started:
+            await asyncio.sleep(0.02)
+    del answerer.hold[question]  # the survivor's turn will go through
+    await dying.close()  # its process is gone mid-turn: the message stays pending
+    assert [m.text for m in await dialog_messages(db, "orphan")] == []
+
+    survivor.take_over_periodically(0.3)
+    async with asyncio.timeout(IDLE_S):
+        while len(await dialog_messages(db, "orphan")) < 2:
+            await asyncio.sleep(0.1)
+    assert [m.text for m in await dialog_messages(db, "orphan")] == [question, echo(question)]
