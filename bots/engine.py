@@ -4,7 +4,9 @@
   and external id) and returns only after the commit: a channel acknowledges
   the messenger after that, so a crash later loses nothing.
 - Messages of one dialog are processed one at a time, in inbox order; other
-  dialogs run concurrently.
+  dialogs run concurrently. The dialog's lock (`bots.locks`) is this process's,
+  or shared by every process of the product; with a shared one, a message left
+  pending by a dead process is taken over by another (`take_over`).
 - A processed message, its reply, the dialog's new state and the outbox item
   are written in one transaction together with marking the inbox item done:
   after a crash, a message is either answered (and its reply queued) or still
