@@ -536,8 +536,9 @@ class ScaleSettings(_Section):
     #: whichever process looks first (its own process may have died mid-turn).
     take_over_s: float = Field(60.0, ge=1, le=3600)
     #: How live events (web chat replies, typing) reach the process holding the customer's
-    #: socket: `local` (one process) or `redis` (pub/sub; needs `redis.url`).
-    events: Literal["local", "redis"] = "local"
+    #: socket: `local` (one process), `redis` (pub/sub; needs `redis.url`) or `postgres`
+    #: (LISTEN/NOTIFY on the store's server; needs a PostgreSQL store).
+    events: Literal["local", "redis", "postgres"] = "local"
     #: Whose sends a bot's pacing counts (Telegram's limits are per bot): `local` (this
     #: process's) or `redis` (every process's; needs `redis.url`).
     rate_limits: Literal["local", "redis"] = "local"
@@ -568,9 +569,11 @@ class Settings(_Section):
         if needs_redis and self.redis.url is None:
             raise ValueError(f"{needs_redis[0]}: redis требует redis.url — задайте адрес сервера Redis "
                              "(redis://сервер:6379/0) или выберите local")
-        if self.scale.lock == "postgres" and not self.store.url.get_secret_value().startswith("postgresql"):
-            raise ValueError("scale.lock: postgres требует хранилище PostgreSQL (store.url: "
-                             "postgresql+asyncpg://...) — или выберите local или redis")
+        on_postgres = self.store.url.get_secret_value().startswith("postgresql")
+        for key, value in (("scale.lock", self.scale.lock), ("scale.events", self.scale.events)):
+            if value == "postgres" and not on_postgres:
+                raise ValueError(f"{key}: postgres требует хранилище PostgreSQL (store.url: "
+                                 "postgresql+asyncpg://...) — или выберите local или redis")
         return self
 
     def path(self, value: Path) -> Path:

@@ -20,6 +20,14 @@ __all__ = ["LiveEvents", "LiveEventsError", "LocalLiveEvents", "build_live_event
 
 def build_live_events(settings: Settings, redis: Redis | None = None) -> LiveEvents:
     """The live events `scale.events` names, on the process's shared Redis client where needed."""
+    if settings.scale.events == "postgres":
+        from sqlalchemy.engine import make_url
+
+        from bots.events.postgres import PostgresLiveEvents
+
+        url = make_url(settings.store.url.get_secret_value()).set(drivername="postgresql")
+        return PostgresLiveEvents(url.render_as_string(hide_password=False),
+                                  channel=f"{settings.redis.prefix}:events")
     if settings.scale.events == "redis":
         from bots.events.redis import RedisLiveEvents
 

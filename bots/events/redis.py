@@ -44,7 +44,9 @@ class RedisLiveEvents(LiveEvents):
             raise LiveEventsError(f"Redis: {type(exc).__name__}") from exc
 
     async def start(self) -> None:
-        """Subscribe to every registered topic, then read in the background."""
+        """Subscribe to every registered topic, then read in the background (none: nothing to read)."""
+        if not self._handlers:
+            return
         self._pubsub = await self._subscribed()
         self._reader = asyncio.create_task(self._read(), name="live-events")
 

@@ -53,6 +53,7 @@ async def test_postgres_and_redis_locks_are_built_from_settings(tmp_path: Path) 
     ("scale: {events: redis}\n", "scale.events"),
     ("scale: {rate_limits: redis}\n", "scale.rate_limits"),
     ("scale: {lock: postgres}\n", "scale.lock"),
+    ("scale: {events: postgres}\n", "scale.events"),
     ("scale: {lock: zookeeper}\n", "scale.lock"),
     ("redis: {url: 'redis://h:6379', prefix: 'has space'}\n", "redis.prefix"),
 ])
