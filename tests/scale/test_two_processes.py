@@ -1,8 +1,9 @@
-"""Two real `sovetnik serve` processes on one PostgreSQL and one Redis.
+"""Two real `sovetnik serve` processes on one PostgreSQL (and one Redis).
 
 A web chat customer connected to process A gets the manager's reply sent
 through process B's console; the console's queue on B shows the handoff made
-on A. Both processes take dialog locks and publish live events through Redis.
+on A. Two profiles: everything shared through Redis, and PostgreSQL alone
+(advisory locks, LISTEN/NOTIFY).
 """
 
 from __future__ import annotations
@@ -25,19 +26,25 @@ from tests.store.conftest import require_postgres, temporary_postgres_database
 from tests.telegram.conftest import REPO_ROOT, free_port
 from tests.telegram.test_processes import SOVETNIK, START_S, STOP_S, spawn  # noqa: F401
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = pytest.mark.postgres
+
+PROFILES = {
+    "redis": {"lock": "redis", "events": "redis", "rate_limits": "redis"},
+    "postgres": {"lock": "postgres", "events": "postgres", "rate_limits": "local"},
+}
 
 MANAGER = ("anna", "долгий-пароль-123")
 WAIT_S = 30.0
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
-def _config(tmp_path: Path, name: str, port: int, store_url: str, redis: RedisSpace) -> Path:
+def _config(tmp_path: Path, name: str, port: int, store_url: str, profile: str,
+            redis: RedisSpace | None) -> Path:
     config = {
         "server": {"host": "127.0.0.1", "port": port, "secret_key": "one-key-for-every-process"},
         "store": {"url": store_url},
-        "redis": {"url": redis.url, "prefix": redis.prefix},
-        "scale": {"lock": "redis", "events": "redis", "rate_limits": "redis"},
+        "redis": {"url": redis.url, "prefix": redis.prefix} if redis is not None else {},
+        "scale": PROFILES[profile],
         "knowledge": {"index_dir": str(tmp_path / "index")},
         "voice": {"model": str(tmp_path / "no-speech-model"), "audio_dir": str(tmp_path / "voice")},
         "agents": {"roles_dir": str(REPO_ROOT / "agents" / "roles")},
@@ -94,14 +101,17 @@ async def _queued(console: httpx.AsyncClient) -> dict[str, Any]:
             await asyncio.sleep(0.5)
 
 
+@pytest.mark.parametrize("profile", [pytest.param("redis", marks=pytest.mark.redis), "postgres"])
 async def test_a_customer_on_a_gets_the_reply_a_manager_sends_on_b(
-        tmp_path: Path, spawn: Any, redis_space: RedisSpace) -> None:  # noqa: F811 - spawn
+        tmp_path: Path, spawn: Any, request: pytest.FixtureRequest,  # noqa: F811 - spawn
+        profile: str) -> None:
+    redis: RedisSpace | None = request.getfixturevalue("redis_space") if profile == "redis" else None
     server = require_postgres()
     with temporary_postgres_database(server, prefix="sovetnik_two") as url:
         store_url = url.render_as_string(hide_password=False)
         port_a, port_b = free_port(), free_port()
-        config_a = _config(tmp_path, "a", port_a, store_url, redis_space)
-        config_b = _config(tmp_path, "b", port_b, store_url, redis_space)
+        config_a = _config(tmp_path, "a", port_a, store_url, profile, redis)
+        config_b = _config(tmp_path, "b", port_b, store_url, profile, redis)
         subprocess.run([str(SOVETNIK), "--config", str(config_a), "users", "add", MANAGER[0],
                         "--role", "manager", "--password-stdin"], input=MANAGER[1] + "\n", text=True,
                        check=True, capture_output=True, timeout=START_S, cwd=tmp_path)
