@@ -29,6 +29,7 @@ _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _MAX_SECRET = re.compile(r"[A-Za-z0-9_-]{5,256}")
+_NAMED_KEY = re.compile(r"([a-z_]+(?:\.[a-z_]+)+): ")
 
 
 class ConfigError(Exception):
@@ -507,6 +508,42 @@ class LeadsSettings(_Section):
         return self
 
 
+class RedisSettings(_Section):
+    """A Redis server that several product processes share (none by default)."""
+
+    #: ``redis://host:6379/0`` (``rediss://`` for TLS); may carry a password, so it is a secret.
+    url: SecretStr | None = None
+    #: Every key and channel name starts with it: deployments sharing one Redis stay apart.
+    prefix: str = Field("sovetnik", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("нужен адрес вида redis://сервер:6379/0 (или rediss:// для TLS)")
+        return url
+
+
+class ScaleSettings(_Section):
+    """What several processes of the product share: see docs/scale.md."""
+
+    #: Where a dialog's lock lives: `local` (this process only; the embedded default),
+    #: `redis` (needs `redis.url`) or `postgres` (advisory locks; needs a PostgreSQL store).
+    lock: Literal["local", "redis", "postgres"] = "local"
+    #: A Redis lock not renewed for this long is free again (its process died).
+    lock_ttl_s: float = Field(15.0, ge=1, le=600)
+    #: With a shared lock, a dialog whose message has waited this long is taken over by
+    #: whichever process looks first (its own process may have died mid-turn).
+    take_over_s: float = Field(60.0, ge=1, le=3600)
+    #: How live events (web chat replies, typing) reach the process holding the customer's
+    #: socket: `local` (one process), `redis` (pub/sub; needs `redis.url`) or `postgres`
+    #: (LISTEN/NOTIFY on the store's server; needs a PostgreSQL store).
+    events: Literal["local", "redis", "postgres"] = "local"
+    #: Whose sends a bot's pacing counts (Telegram's limits are per bot): `local` (this
+    #: process's) or `redis` (every process's; needs `redis.url`).
+    rate_limits: Literal["local", "redis"] = "local"
+
+
 class Settings(_Section):
     """Every setting of the product; built once at start-up and passed down."""
 
@@ -519,7 +556,25 @@ class Settings(_Section):
     voice: VoiceSettings = VoiceSettings()
     channels: ChannelsSettings = ChannelsSettings()
     leads: LeadsSettings = LeadsSettings()
+    redis: RedisSettings = RedisSettings()
+    scale: ScaleSettings = ScaleSettings()
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _shared_backends(self) -> Settings:
+        needs_redis = [key for key, value in (("scale.lock", self.scale.lock),
+                                              ("scale.events", self.scale.events),
+                                              ("scale.rate_limits", self.scale.rate_limits))
+                       if value == "redis"]
+        if needs_redis and self.redis.url is None:
+            raise ValueError(f"{needs_redis[0]}: redis требует redis.url — задайте адрес сервера Redis "
+                             "(redis://сервер:6379/0) или выберите local")
+        on_postgres = self.store.url.get_secret_value().startswith("postgresql")
+        for key, value in (("scale.lock", self.scale.lock), ("scale.events", self.scale.events)):
+            if value == "postgres" and not on_postgres:
+                raise ValueError(f"{key}: postgres требует хранилище PostgreSQL (store.url: "
+                                 "postgresql+asyncpg://...) — или выберите local или redis")
+        return self
 
     def path(self, value: Path) -> Path:
         """A configured path, relative to the config file's folder."""
@@ -651,8 +706,11 @@ def _explain(path: Path, exc: ValidationError, unset: dict[str, str]) -> ConfigE
     first_key = None
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"] if p != "__root__")
-        first_key = first_key or key
         fix = _fix(err)
+        named = _NAMED_KEY.match(fix) if not key else None
+        if named:  # a check across sections names its key itself
+            key, fix = named[1], fix[named.end():]
+        first_key = first_key or key
         names = sorted({v for k, v in unset.items() if k == key or k.startswith(key + ".") or
                         (key and key.startswith(k + "."))} if key else set(unset.values()))
         if names:

@@ -4,7 +4,9 @@
   and external id) and returns only after the commit: a channel acknowledges
   the messenger after that, so a crash later loses nothing.
 - Messages of one dialog are processed one at a time, in inbox order; other
-  dialogs run concurrently.
+  dialogs run concurrently. The dialog's lock (`bots.locks`) is this process's,
+  or shared by every process of the product; with a shared one, a message left
+  pending by a dead process is taken over by another (`take_over`).
 - A processed message, its reply, the dialog's new state and the outbox item
   are written in one transaction together with marking the inbox item done:
   after a crash, a message is either answered (and its reply queued) or still
@@ -31,8 +33,9 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from agents.agent import Agent
 from agents.card_data import mask_card_data
 from agents.turn import DialogState, HistoryItem, Reply, TurnInput
+from bots.locks import DialogLock, Lease, LocalDialogLock
 from bots.messages import Attachment, InboundMessage, OutboundMessage
 from bots.misheard import found_nothing, heard_reply, transcript_of
 from knowledge.ru.sensitive import mask_cards, redact
@@ -53,6 +57,7 @@ from store.repositories import (
     MessageRepository,
     OutboxRepository,
 )
+from store.types import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -146,25 +151,20 @@ class OfferMaker(Protocol):
         ...
 
 
-@dataclass
-class _DialogLocks:
-    locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
-
-    def get(self, key: tuple[str, str]) -> asyncio.Lock:
-        return self.locks.setdefault(key, asyncio.Lock())
-
-
 class ConversationEngine:
     """Accepts inbound messages and turns them into stored replies."""
 
     def __init__(self, db: Database, agent: Agent, default_role: str,
-                 hooks: EngineHooks | None = None) -> None:
+                 hooks: EngineHooks | None = None, locks: DialogLock | None = None) -> None:
+        """`locks` serialises each dialog's turns (this process only unless told otherwise)."""
         self.db = db
         self.agent = agent
         self.default_role = default_role
         self.hooks = hooks or EngineHooks()
-        self._locks = _DialogLocks()
+        self.locks = locks or LocalDialogLock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._draining: dict[tuple[str, str], int] = {}  # drains scheduled here, per dialog
+        self._sweeper: asyncio.Task[None] | None = None
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def accept(self, message: InboundMessage) -> int | None:
@@ -180,9 +180,9 @@ class ConversationEngine:
         self._schedule(message.channel, message.dialog_key)
         return inbox_id
 
-    def dialog_lock(self, channel: str, dialog_key: str) -> asyncio.Lock:
+    def dialog_lock(self, channel: str, dialog_key: str) -> AbstractAsyncContextManager[Lease]:
         """The lock a dialog's turns run under: hold it to change the dialog between turns."""
-        return self._locks.get((channel, dialog_key))
+        return self.locks.hold(channel, dialog_key)
 
     async def recover(self) -> int:
         """Schedule every dialog with pending inbox items (after a restart)."""
@@ -192,6 +192,34 @@ class ConversationEngine:
             self._schedule(channel, key)
         return len(keys)
 
+    async def take_over(self, pending_for_s: float) -> int:
+        """Schedule dialogs with an item pending for over `pending_for_s` and no drain here.
+
+        With a shared dialog lock this picks up what a dead process left: the lock
+        makes a dialog still being answered elsewhere wait, and then it finds
+        nothing left. Without one (a single process) `recover` at start is enough.
+        """
+        since = utc_now() - timedelta(seconds=pending_for_s)
+        async with self.db.session() as session:
+            keys = await InboxRepository(session).pending_dialog_keys(received_before=since)
+        stale = [key for key in keys if key not in self._draining]
+        for channel, key in stale:
+            self._schedule(channel, key)
+        return len(stale)
+
+    def take_over_periodically(self, pending_for_s: float) -> None:
+        """Run `take_over` every half of `pending_for_s` in the background, until `close`."""
+        self._sweeper = asyncio.create_task(self._take_over_loop(pending_for_s), name="inbox-take-over")
+
+    async def _take_over_loop(self, pending_for_s: float) -> None:
+        while True:
+            await asyncio.sleep(pending_for_s / 2)
+            try:
+                if taken := await self.take_over(pending_for_s):
+                    log.info("taking over %d dialog(s) left pending for over %.0f s", taken, pending_for_s)
+            except Exception:  # the store is away for a moment: try again next round
+                log.exception("looking for dialogs left pending failed")
+
     async def idle(self, timeout: float = 30.0) -> None:
         """Wait until every scheduled dialog has been processed (tests, shutdown)."""
         async with asyncio.timeout(timeout):
@@ -200,6 +228,9 @@ class ConversationEngine:
 
     async def close(self) -> None:
         """Cancel processing; pending items stay in the inbox for the next start."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
@@ -212,14 +243,27 @@ class ConversationEngine:
         task.add_done_callback(self._tasks.discard)
 
     async def _drain(self, channel: str, dialog_key: str) -> None:
-        async with self._locks.get((channel, dialog_key)):
-            while True:
+        key = (channel, dialog_key)
+        self._draining[key] = self._draining.get(key, 0) + 1
+        try:
+            await self._drain_locked(channel, dialog_key)
+        finally:
+            self._draining[key] -= 1
+            if not self._draining[key]:
+                del self._draining[key]
+
+    async def _drain_locked(self, channel: str, dialog_key: str) -> None:
+        async with self.locks.hold(channel, dialog_key) as lease:
+            while lease.held:
                 async with self.db.session() as session:
                     item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
                 if item is None:
                     return
                 async with self._turns:  # fair: see MAX_CONCURRENT_TURNS
                     await self._process_safely(item)
+        # The lock was lost mid-drain (its server could not keep it): take it again and go on.
+        log.warning("dialog %s/%s: lock lost, draining again", channel, dialog_key)
+        self._schedule(channel, dialog_key)
 
     async def _process_safely(self, item: InboxItem) -> None:
         assert item.id is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from agents.agent import Agent
 from agents.role_registry import RoleRegistry
@@ -18,17 +19,23 @@ from bots.channels.base import Channel, ChannelContext
 from bots.channels.registry import build_channels
 from bots.config import Settings
 from bots.engine import ConversationEngine, EngineHooks
+from bots.events import LiveEvents, build_live_events
 from bots.handoff import HandoffService
 from bots.handover import Handover, handover_links
 from bots.leads import crm_dispatcher, lead_sink
+from bots.locks import build_dialog_lock
 from bots.logs import install_redaction
 from bots.outbox import OutboxDispatcher
 from bots.people import StoreDirectory
+from bots.scale import redis_client
 from bots.voice import VoiceNotes, voice_pipeline
 from knowledge.index import KnowledgeIndex
 from pipelines.leads import CrmDispatcher
 from pipelines.voice import VoicePipeline
 from store.db import Database
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +56,15 @@ class Runtime:
     voice: VoicePipeline | None = None
     crm: CrmDispatcher | None = None
     handover: Handover | None = None  # one-time links from `redirect` channels to the web chat
+    redis: Redis | None = None  # shared with the other processes (`redis.url`), if any
+    events: LiveEvents | None = None  # what every process sees at once (web chat frames)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         """Create the components (nothing starts yet)."""
         install_redaction()  # however the product is started, its logs carry no personal data
         db = Database.from_url(settings.store.url.get_secret_value())
+        redis = redis_client(settings.redis)
         index = assembly.knowledge_index(settings)
         roles = assembly.role_registry(settings)
         agent = assembly.agent(settings, index, roles, people=StoreDirectory(db))
@@ -74,16 +84,19 @@ class Runtime:
                             foreground=voice.text_first.turn,
                             leads=lead_sink(settings, roles),
                             redirect_channels=settings.channels.redirecting(), offers=links)
-        engine = ConversationEngine(db, agent, settings.agents.default_role, hooks)
+        engine = ConversationEngine(db, agent, settings.agents.default_role, hooks,
+                                    locks=build_dialog_lock(settings, db, redis))
         handoff = HandoffService(db, on_outbox=outbox.wake)
         runtime = cls(settings, db, index, roles, agent, engine, handoff, outbox, channels, voice,
-                      crm=crm, handover=Handover(links, engine))
+                      crm=crm, handover=Handover(links, engine), redis=redis,
+                      events=build_live_events(settings, redis))
         runtime._add_channels()
         return runtime
 
     def _add_channels(self) -> None:
         """Build every enabled channel through the registry; none is special-cased here."""
-        context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover)
+        context = ChannelContext(self.settings, self.db, self.engine.accept, self.handoff, self.handover,
+                                 events=self.events, redis=self.redis)
         for channel in build_channels(context):
             if channel.name in self.channels:
                 raise ValueError(f"two channels are named {channel.name!r}")
@@ -96,9 +109,13 @@ class Runtime:
         await self.db.migrate()
         if self.voice is not None:  # warns once when there is no speech model
             await self.voice.start()
+        if self.events is not None:  # subscribed before any socket or reply needs it
+            await self.events.start()
         pending = await self.engine.recover()
         if pending:
             log.info("answering %d dialog(s) left pending by the last run", pending)
+        if self.settings.scale.lock != "local":  # other processes share the inbox: pick up after them
+            self.engine.take_over_periodically(self.settings.scale.take_over_s)
         self.outbox.start()
         if self.crm is not None:
             self.crm.start()
@@ -115,7 +132,12 @@ class Runtime:
         await self.outbox.stop()
         if self.crm is not None:
             await self.crm.stop()
+        await self.engine.locks.close()
+        if self.events is not None:
+            await self.events.close()
         await self.agent.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.db.dispose()
 
 

@@ -7,12 +7,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.messages import Attachment, InboundMessage, OutboundMessage
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
     from starlette.routing import BaseRoute
 
     from bots.config import Settings
+    from bots.events import LiveEvents
     from bots.handoff import HandoffService
     from bots.handover import Handover
     from store.db import Database
@@ -30,6 +33,20 @@ class ChannelContext:
     accept: Accept
     handoff: HandoffService
     handover: Handover | None = None  # one-time links from `redirect` channels (the web chat redeems them)
+    #: Events every process of the product sees (a socket held by another process); None: this one only.
+    events: LiveEvents | None = None
+    #: The Redis the processes share (`redis.url`), if any.
+    redis: Redis | None = None
+
+    def pacer(self, scope: str, *, per_chat_interval_s: float = 1.0, global_per_s: float = 30.0) -> SendPacer:
+        """One bot's send pacing (`scope` names the bot): shared through Redis under
+        `scale.rate_limits: redis`, else this process's own."""
+        if self.settings.scale.rate_limits == "redis" and self.redis is not None:
+            from bots.channels.ratelimit_redis import RedisRateLimiter
+
+            return RedisRateLimiter(self.redis, scope, self.settings.redis.prefix,
+                                    per_chat_interval_s=per_chat_interval_s, global_per_s=global_per_s)
+        return RateLimiter(per_chat_interval_s, global_per_s)
 
 
 class DeliveryError(Exception):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -30,12 +31,14 @@ from starlette.routing import BaseRoute, Route
 from bots.channels.base import Accept, Channel, ChannelContext, DeliveryError, MediaError
 from bots.channels.max_api import MaxApi, MaxApiError
 from bots.channels.max_inbound import CHANNEL, keyboard, render, to_inbound
-from bots.channels.ratelimit import RateLimiter
+from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.text import split_text
 from bots.config import MaxSettings
 from bots.messages import Attachment, OutboundMessage
 
 log = logging.getLogger(__name__)
+#: Send pacing: per chat and over all chats (the messenger's limits are per bot).
+PER_CHAT_INTERVAL_S, GLOBAL_PER_S = 0.35, 25.0
 
 WEBHOOK_PATH = "/max/webhook"
 SECRET_HEADER = "X-Max-Bot-Api-Secret"
@@ -54,12 +57,12 @@ class MaxChannel(Channel):
     name = CHANNEL
 
     def __init__(self, settings: MaxSettings, accept: Accept, api: MaxApi | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: SendPacer | None = None) -> None:
         self.settings = settings
         self.accept = accept
         self.api = api or MaxApi(settings)
         # The platform allows a bot about 30 requests a second; keep below it.
-        self.limiter = limiter or RateLimiter(per_chat_interval_s=0.35, global_per_s=25.0)
+        self.limiter = limiter or RateLimiter(PER_CHAT_INTERVAL_S, GLOBAL_PER_S)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -234,4 +237,10 @@ class MaxChannel(Channel):
 
 def build(context: ChannelContext) -> list[Channel]:
     """The registry's factory: one MAX bot."""
-    return [MaxChannel(context.settings.channels.max, context.accept)]
+    settings = context.settings.channels.max
+    # MAX tokens carry no public bot id: a digest names the bot without putting the token in Redis.
+    token = settings.token.get_secret_value() if settings.token else ""
+    scope = "max:" + hashlib.blake2b(token.encode(), digest_size=8).hexdigest()
+    limiter = context.pacer(scope, per_chat_interval_s=PER_CHAT_INTERVAL_S,
+                            global_per_s=GLOBAL_PER_S)
+    return [MaxChannel(settings, context.accept, limiter=limiter)]

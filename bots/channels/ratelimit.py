@@ -2,17 +2,30 @@
 
 Telegram's documented limits; going over them earns 429s. The limiter only
 spaces sends out — a 429 that still happens is honoured by the outbox.
+
+The limits are a bot's, not a process's: `SendPacer` is the interface, with
+`RateLimiter` (this process) here and `RedisRateLimiter` (every process of the
+product, `bots.channels.ratelimit_redis`) beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 
-class RateLimiter:
-    """Waits as long as needed so that both limits hold."""
+class SendPacer(ABC):
+    """Spaces one bot's sends out: per chat, and over all chats."""
+
+    @abstractmethod
+    async def wait(self, chat: str) -> None:
+        """Return when a message to `chat` may be sent; reserves its slot."""
+
+
+class RateLimiter(SendPacer):
+    """Waits as long as needed so that both limits hold, counting this process's sends."""
 
     def __init__(self, per_chat_interval_s: float = 1.0, global_per_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:

@@ -35,7 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bots.channels.base import Channel, ChannelContext, DeliveryError, MediaError, MediaTooLarge
-from bots.channels.ratelimit import RateLimiter
+from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.telegram_format import keyboard, render, split_text
 from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
 from bots.config import TelegramSettings
@@ -61,7 +61,7 @@ class TelegramChannel(Channel):
 
     def __init__(self, settings: TelegramSettings, accept: Accept,
                  on_manager_message: ManagerMessage | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: SendPacer | None = None) -> None:
         if settings.token is None:
             raise ValueError("channels.telegram.token is required")
         self.settings = settings
@@ -262,7 +262,9 @@ def build(context: ChannelContext) -> list[Channel]:
     from bots.channels.telegram_managers import TelegramManagersDesk
 
     settings = context.settings.channels.telegram
-    limiter = RateLimiter()
+    # The bot's id (the token's part before the colon) names it; the secret part stays out of Redis.
+    bot_id = settings.token.get_secret_value().split(":", 1)[0] if settings.token else ""
+    limiter = context.pacer(f"telegram:{bot_id}")
     desks: list[TelegramManagersDesk] = []
 
     async def to_desk(message: Message, update_id: int) -> None:

@@ -25,7 +25,7 @@ from aiogram.types import Message
 from agents.leadform import PERSONAL_FIELDS
 from agents.turn import DialogState
 from bots.channels.base import Channel, DeliveryError
-from bots.channels.ratelimit import RateLimiter
+from bots.channels.ratelimit import SendPacer
 from bots.channels.telegram_format import split_text
 from bots.handoff import HandoffError, HandoffService
 from bots.messages import OutboundMessage
@@ -50,7 +50,7 @@ class TelegramManagersDesk(Channel):
     managers_desk = True
 
     def __init__(self, bot: Bot, chat_id: int, db: Database, handoff: HandoffService,
-                 limiter: RateLimiter) -> None:
+                 limiter: SendPacer) -> None:
         self.bot = bot
         self.chat_id = chat_id
         self.db = db

@@ -31,7 +31,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bots.channels.base import Accept, Channel, ChannelContext, DeliveryError, MediaError
-from bots.channels.ratelimit import RateLimiter
+from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.text import split_text
 from bots.channels.vk_api import AUTH_FAILED, FLOOD_CONTROL, PERMANENT, TOO_MANY_REQUESTS, VkApi, VkApiError
 from bots.channels.vk_inbound import CHANNEL, keyboard, render, to_inbound
@@ -39,6 +39,8 @@ from bots.config import VkSettings
 from bots.messages import OUTBOX_ID, Attachment, OutboundMessage
 
 log = logging.getLogger(__name__)
+#: Send pacing: per chat and over all chats (the messenger's limits are per bot).
+PER_CHAT_INTERVAL_S, GLOBAL_PER_S = 0.35, 20.0
 
 CALLBACK_PATH = "/vk/callback"
 MAX_CALLBACK_BYTES = 256 * 1024  # an event is a few KB
@@ -55,14 +57,14 @@ class VkChannel(Channel):
     name = CHANNEL
 
     def __init__(self, settings: VkSettings, accept: Accept, api: VkApi | None = None,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: SendPacer | None = None) -> None:
         if settings.group_id is None:
             raise ValueError("channels.vk.group_id is required")
         self.settings = settings
         self.accept = accept
         self.api = api or VkApi(settings)
         # VK allows a community about 20 calls a second; a person sees one message at a time anyway.
-        self.limiter = limiter or RateLimiter(per_chat_interval_s=0.35, global_per_s=20.0)
+        self.limiter = limiter or RateLimiter(PER_CHAT_INTERVAL_S, GLOBAL_PER_S)
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -259,4 +261,7 @@ def _random_id(message: OutboundMessage, peer: int, part: int, text: str) -> int
 
 def build(context: ChannelContext) -> list[Channel]:
     """The registry's factory: one community bot."""
-    return [VkChannel(context.settings.channels.vk, context.accept)]
+    settings = context.settings.channels.vk
+    limiter = context.pacer(f"vk:{settings.group_id}", per_chat_interval_s=PER_CHAT_INTERVAL_S,
+                            global_per_s=GLOBAL_PER_S)
+    return [VkChannel(settings, context.accept, limiter=limiter)]

@@ -10,6 +10,12 @@ Protocol (every frame is a JSON object):
 
 A reply for a customer who is not connected is not lost: it is in the dialog's
 history, sent on the next connect.
+
+The customer's tab may be connected to another process than the one that sends
+the reply (several processes behind a load balancer): replies and typing go out
+as live events (`bots.events`), and each process pushes them to the tabs it
+holds. A reply counts as delivered once published; when it cannot be published
+the outbox retries it.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
 
-from bots.channels.base import Channel, ChannelContext
+from bots.channels.base import Channel, ChannelContext, DeliveryError
+from bots.events import LiveEvents, LiveEventsError, LocalLiveEvents
 from bots.messages import OutboundMessage
 
 if TYPE_CHECKING:
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "webchat"
+#: The live events topic of frames for customers' tabs: `{"dialog_key", "frame"}`.
+TOPIC = "webchat.frames"
 
 
 class WebchatChannel(Channel):
@@ -38,10 +47,13 @@ class WebchatChannel(Channel):
 
     name = CHANNEL
 
-    def __init__(self, context: ChannelContext | None = None) -> None:
+    def __init__(self, context: ChannelContext | None = None, events: LiveEvents | None = None) -> None:
+        """`events` reach every process (default: the context's, else this process only)."""
         self.context = context
         self._sockets: dict[str, set[WebSocket]] = {}
         self._lock = asyncio.Lock()
+        self._events = events or (context.events if context is not None else None) or LocalLiveEvents()
+        self._events.on(TOPIC, self._on_frame)
 
     def routes(self) -> Sequence[BaseRoute]:
         """The chat page at `/` and its socket at `/ws/chat` (inbound: frame → inbox → ack)."""
@@ -66,12 +78,23 @@ class WebchatChannel(Channel):
                     self._sockets.pop(dialog_key, None)
 
     async def send(self, message: OutboundMessage) -> None:
-        """Push a reply to every open tab of the dialog (none open: it waits in history)."""
-        await self._broadcast(message.dialog_key, frame(message))
+        """Push a reply to every open tab of the dialog, in any process (none open: it waits in history)."""
+        try:
+            await self._events.publish(TOPIC, {"dialog_key": message.dialog_key, "frame": frame(message)})
+        except LiveEventsError as exc:
+            raise DeliveryError(f"web chat: {exc}") from exc
 
     async def send_typing(self, dialog_key: str) -> None:
-        """Show «печатает…» in the customer's tabs."""
-        await self._broadcast(dialog_key, {"type": "typing"})
+        """Show «печатает…» in the customer's tabs (a lost one is only a missed hint)."""
+        try:
+            await self._events.publish(TOPIC, {"dialog_key": dialog_key, "frame": {"type": "typing"}})
+        except LiveEventsError:
+            log.debug("typing for %s not published", dialog_key)
+
+    async def _on_frame(self, data: dict[str, Any]) -> None:
+        dialog_key, payload = data.get("dialog_key"), data.get("frame")
+        if isinstance(dialog_key, str) and isinstance(payload, dict):
+            await self._broadcast(dialog_key, payload)
 
     async def _broadcast(self, dialog_key: str, data: dict[str, Any]) -> None:
         for socket in list(self._sockets.get(dialog_key, ())):

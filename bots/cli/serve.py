@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from bots.cli.common import fail, state, store_failure
+from bots.config import RedisSettings
 from store.db import Database
 from store.errors import StoreError
 
@@ -25,10 +26,14 @@ def serve_cmd(ctx: typer.Context) -> None:
     try:
         runtime = Runtime.build(settings)
         asyncio.run(_check_store(runtime.db))
+        asyncio.run(_check_redis(settings.redis))
     except RoleError as exc:
         raise fail(f"Ошибка в ролях: {exc}") from None
     except StoreError as exc:
         raise store_failure(exc) from None
+    except RedisUnreachable as exc:
+        raise fail(f"Ошибка Redis (redis.url): сервер недоступен ({exc}). Запустите Redis или исправьте "
+                   "redis.url — или выберите local в scale.lock, scale.events и scale.rate_limits.") from None
     app = create_app(runtime)
     host, port = settings.server.host, settings.server.port
     typer.echo(f"Sovetnik: http://{host}:{port}/healthz")
@@ -45,3 +50,28 @@ async def _check_store(db: Database) -> None:
         await db.migrate()
     finally:
         await db.dispose()
+
+
+class RedisUnreachable(Exception):
+    """The configured Redis did not answer before the server started."""
+
+
+async def _check_redis(settings: RedisSettings) -> None:
+    """Ping the shared Redis, if one is configured, with a client of this check's own.
+
+    A client's connections belong to the event loop that opened them; the
+    server's loop gets the runtime's client untouched.
+    """
+    from bots.scale import redis_client
+
+    client = redis_client(settings)
+    if client is None:
+        return
+    from redis.exceptions import RedisError
+
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise RedisUnreachable(type(exc).__name__) from None
+    finally:
+        await client.aclose()

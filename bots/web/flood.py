@@ -10,14 +10,17 @@ fresh keys at will; every message then has to pass four checks:
 
 The queue bounds are what keep others answered: however many sockets one
 address opens, only a few of its messages are ever ahead of anyone else's.
-The counters live in this process (one guard per app); a scale-out deployment
-puts them in Redis, behind the same interface.
+The rate counters (`HitWindow`) live in this process by default, or in Redis
+under `scale.rate_limits: redis` (`bots.web.flood_redis`), so the balancer
+spreading a flooder over several processes does not multiply the rates. Open
+sockets and the IP's queue are counted per process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -65,22 +68,43 @@ class ClientIds:
         return True
 
 
-class _Window:
-    """Sliding-window counters, one per key."""
+class HitWindow(ABC):
+    """Sliding-window counters, one per key: how many hits a key had in the last `window_s`."""
 
-    def __init__(self, limit: int, window_s: float, max_keys: int) -> None:
-        self.limit, self.window_s, self.max_keys = limit, window_s, max_keys
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit, self.window_s = limit, window_s
+
+    @abstractmethod
+    async def full(self, key: str) -> bool:
+        """Whether `key` has had `limit` hits within the window."""
+
+    @abstractmethod
+    async def record(self, key: str) -> None:
+        """Count one hit of `key` now."""
+
+
+class LocalWindow(HitWindow):
+    """This process's counters (the embedded default); idle keys are forgotten past `max_keys`."""
+
+    def __init__(self, limit: int, window_s: float, max_keys: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(limit, window_s)
+        self.max_keys, self._clock = max_keys, clock
         self._hits: dict[str, deque[float]] = {}
 
-    def full(self, key: str, now: float) -> bool:
+    async def full(self, key: str) -> bool:
+        """Whether `key` has had `limit` hits within the window."""
         hits = self._hits.get(key)
         if hits is None:
             return False
+        now = self._clock()
         while hits and now - hits[0] > self.window_s:
             hits.popleft()
         return len(hits) >= self.limit
 
-    def record(self, key: str, now: float) -> None:
+    async def record(self, key: str) -> None:
+        """Count one hit of `key` now."""
+        now = self._clock()
         if key not in self._hits and len(self._hits) >= self.max_keys:
             self._forget_idle(now)
         self._hits.setdefault(key, deque()).append(now)
@@ -96,10 +120,13 @@ PendingCount = Callable[[list[str]], Awaitable[int]]
 class FloodGuard:
     """Decides whether a web chat message or socket is let in; the refusal is Russian text."""
 
-    def __init__(self, limits: FloodLimits = FloodLimits()) -> None:
+    def __init__(self, limits: FloodLimits = FloodLimits(),
+                 windows: Callable[[str, int, float], HitWindow] | None = None) -> None:
+        """`windows(name, limit, window_s)` builds the rate counters (default: this process's)."""
         self.limits = limits
-        self._clients = _Window(limits.per_client, limits.window_s, limits.tracked_keys)
-        self._ips = _Window(limits.per_ip, limits.window_s, limits.tracked_keys)
+        make = windows or (lambda _name, limit, window_s: LocalWindow(limit, window_s, limits.tracked_keys))
+        self._clients = make("client", limits.per_client, limits.window_s)
+        self._ips = make("ip", limits.per_ip, limits.window_s)
         self._dialogs: dict[str, dict[str, int]] = {}  # ip -> dialog key -> open sockets
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -131,15 +158,14 @@ class FloodGuard:
 
     async def refusal(self, ip: str, dialog_key: str, pending: PendingCount) -> str | None:
         """None when the message may be accepted (and is counted); else why not."""
-        now = time.monotonic()
-        if self._clients.full(dialog_key, now):
+        if await self._clients.full(dialog_key):
             return TOO_FAST
-        if self._ips.full(ip, now):
+        if await self._ips.full(ip):
             return TOO_FAST_IP
         if await pending([dialog_key]) >= self.limits.pending_per_dialog:
             return BUSY
         if await pending(sorted(self._dialogs.get(ip, {}))) >= self.limits.pending_per_ip:
             return BUSY
-        self._clients.record(dialog_key, now)
-        self._ips.record(ip, now)
+        await self._clients.record(dialog_key)
+        await self._ips.record(ip)
         return None

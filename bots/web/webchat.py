@@ -34,12 +34,24 @@ MAX_TOKEN = 512
 HISTORY = 50
 
 
+def _flood_guard(context: ChannelContext) -> FloodGuard:
+    """This process's flood counters, or every process's under `scale.rate_limits: redis`."""
+    redis = context.redis
+    if context.settings.scale.rate_limits != "redis" or redis is None:
+        return FloodGuard()
+    from bots.web.flood_redis import RedisWindow
+
+    prefix = context.settings.redis.prefix
+    return FloodGuard(windows=lambda name, limit, window_s: RedisWindow(redis, name, limit, window_s,
+                                                                        prefix=prefix))
+
+
 def routes(channel: WebchatChannel, context: ChannelContext) -> list[Route | WebSocketRoute]:
     """The chat page at `/` and the socket at `/ws/chat`, for `channel`."""
     settings = context.settings
     configured = settings.server.secret_key.get_secret_value() if settings.server.secret_key else None
     ids = ClientIds(session_secret(configured, settings.path(Path("var"))))
-    guard = FloodGuard()
+    guard = _flood_guard(context)
 
     def with_cookie(response: Response, key: str) -> Response:
         response.set_cookie(COOKIE, key, max_age=90 * 24 * 3600, httponly=True, samesite="lax",

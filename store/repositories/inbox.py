@@ -9,6 +9,7 @@ nothing to redo.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,12 +62,16 @@ class InboxRepository:
         query = sa.select(InboxItem).where(_PENDING).order_by(col(InboxItem.id)).limit(limit)
         return list((await self._session.scalars(query)).all())
 
-    async def pending_dialog_keys(self) -> list[tuple[str, str]]:
-        """``(channel, dialog_key)`` of every dialog with pending items, oldest waiting first."""
+    async def pending_dialog_keys(self, received_before: datetime | None = None) -> list[tuple[str, str]]:
+        """``(channel, dialog_key)`` of every dialog with pending items, oldest waiting first.
+
+        With ``received_before``, only dialogs with an item pending since before then.
+        """
         first_id = sa.func.min(col(InboxItem.id))
+        stale = col(InboxItem.received_at) < received_before if received_before is not None else sa.true()
         query = (
             sa.select(col(InboxItem.channel), col(InboxItem.dialog_key))
-            .where(_PENDING)
+            .where(_PENDING, stale)
             .group_by(col(InboxItem.channel), col(InboxItem.dialog_key))
             .order_by(first_id)
         )

@@ -78,6 +78,14 @@ def _unreachable_pg(folder: Path) -> Path:
     return _text(f'store: {{url: "postgresql+asyncpg://bank:pw@127.0.0.1:{_closed_port()}/bank"}}\n')(folder)
 
 
+def _unreachable_redis(folder: Path) -> Path:
+    return _text(f'store: {{url: "sqlite+aiosqlite:///{folder}/db.sqlite"}}\n'
+                 f'knowledge: {{index_dir: "{folder}/index"}}\n'
+                 f'agents: {{roles_dir: "{REPO_ROOT}/agents/roles"}}\n'
+                 f'redis: {{url: "redis://:pw@127.0.0.1:{_closed_port()}/0"}}\n'
+                 'scale: {lock: redis}\n')(folder)
+
+
 def _sqlite_in_a_file(folder: Path) -> Path:
     (folder / "blocker").write_text("a file, not a folder")
     return _text(f'store: {{url: "sqlite+aiosqlite:///{folder}/blocker/db.sqlite"}}\n')(folder)
@@ -141,6 +149,11 @@ CASES = [
            _text("leads: {scoring: {rules: [{field: amount, points: 5, min: 1, present: true}]}}\n"),
            "leads.scoring.rules.0"),
     Broken("distribution unknown", _text("leads: {distribution: random}\n"), "leads.distribution"),
+    # -- several processes
+    Broken("redis lock without redis url", _text("scale: {lock: redis}\n"), "scale.lock"),
+    Broken("postgres lock on sqlite", _text("scale: {lock: postgres}\n"), "scale.lock"),
+    Broken("redis url not redis", _text("redis: {url: 'http://127.0.0.1:6379'}\n"), "redis.url"),
+    Broken("redis unreachable (serve)", _unreachable_redis, "redis.url", ("serve",)),
     # -- variables
     Broken("secret variable unset inside a value",
            _text('store: {url: "postgresql+asyncpg://bank:${SEC_TEST_DB_PASSWORD}@127.0.0.1:5432/bank"}\n'),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from store import Database, InboxItem, InboxRepository, InboxStatus
+from store.types import utc_now
 
 
 async def _add(db: Database, *items: tuple[str, str, str]) -> list[int | None]:
@@ -82,3 +85,16 @@ async def test_attempts_are_counted_for_pending_items(database: Database) -> Non
         assert await inbox.start_attempt(item_id) == 2
         await inbox.mark_done(item_id)
         assert await inbox.start_attempt(item_id) is None
+
+
+async def test_dialogs_pending_since_before_a_time(database: Database) -> None:
+    (old,) = await _add(database, ("tg", "1", "stale"))
+    async with database.transaction() as session:  # as if it had waited a minute
+        await session.execute(sa.update(InboxItem).where(InboxItem.id == old)  # type: ignore[arg-type]
+                              .values(received_at=utc_now() - timedelta(minutes=1)))
+    await _add(database, ("tg", "2", "fresh"), ("tg", "3", "stale"))
+    async with database.session() as session:
+        inbox = InboxRepository(session)
+        assert await inbox.pending_dialog_keys(utc_now() - timedelta(seconds=30)) == [("tg", "stale")]
+        assert await inbox.pending_dialog_keys(utc_now() + timedelta(seconds=1)) == [
+            ("tg", "stale"), ("tg", "fresh")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,3 +89,31 @@ def test_backoff_doubles_up_to_the_cap() -> None:
     assert [backoff_delay(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
     assert backoff_delay(50) == 600.0
     assert backoff_delay(3, base_s=1, cap_s=3) == 3
+
+
+async def test_one_sender_claims_an_item_until_its_lease_runs_out(database: Database) -> None:
+    first, same_dialog = await _enqueue(database, "a", "a")
+    async with database.transaction() as session:
+        outbox = OutboxRepository(session)
+        assert await outbox.claim(first, 120, now=NOW) is True
+        assert await outbox.claim(first, 120, now=NOW) is False  # another round, another process
+    # While it is being sent the dialog's next message waits behind it.
+    assert await _due_ids(database, NOW + timedelta(seconds=60)) == []
+    # A sender that died mid-send: after the lease the item is due (and claimable) again.
+    later = NOW + timedelta(seconds=121)
+    assert await _due_ids(database, later) == [first, same_dialog]
+    async with database.transaction() as session:
+        outbox = OutboxRepository(session)
+        assert await outbox.claim(first, 120, now=later) is True
+        assert await outbox.mark_sent(first, now=later) is True
+        assert await outbox.claim(first, 120, now=later) is False  # sent items are nobody's
+
+
+async def test_concurrent_claims_have_one_winner(database: Database) -> None:
+    (item,) = await _enqueue(database, "a")
+
+    async def claim() -> bool:
+        async with database.transaction() as session:
+            return await OutboxRepository(session).claim(item, 120)
+
+    assert sorted(await asyncio.gather(*(claim() for _ in range(5)))) == [False] * 4 + [True]
