@@ -221,6 +221,7 @@ async def main(messengers: list[str], n: int, rounds: int) -> None:
 
         logger.remove()
     with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # vkbottle keeps its long-poll state in ./.vkbottle: not in the checkout
         for messenger in messengers:
             report(messenger, n, rounds, await measure(messenger, n, rounds, Path(tmp)))
 
