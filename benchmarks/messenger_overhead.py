@@ -1,19 +1,23 @@
-"""Per-update overhead of the product's VK and MAX paths against a bare echo loop.
+"""Per-update overhead of the product's VK and MAX paths against each library's bare echo bot.
 
-No library is used for VK or MAX (see README, «Messengers»), so the bare side is
-the thinnest bot on the same HTTP client: poll, then send the text back — no
-inbox, no engine, no outbox. Both poll their own loopback fake
-(`tests/fakes/vk_server.py`, `tests/fakes/max_server.py`) in this process; for
-each update the time is taken from the push to the reply being recorded.
-The product: poll → inbox (SQLite commit) → engine → agent (offline answerer;
-«Спасибо!» gets a fixed reply) → outbox (SQLite) → paced send.
+Three sides, each polling its own loopback fake (`tests/fakes/vk_server.py`,
+`tests/fakes/max_server.py`) in this process, in alternating rounds so a noisy
+machine affects them alike:
 
-Updates go one at a time, each from a new chat; the two sides take turns in
-rounds so a noisy machine affects both alike. MAX's poll is spaced at least
-0.5 s apart (its 2 requests/s cap), so its figures include waiting for the
-next poll on both sides.
+- product: poll → inbox (SQLite commit) → engine → agent (offline answerer;
+  «Спасибо!» gets a fixed reply) → outbox (SQLite) → paced send;
+- library: the messenger's own Python library as a bare echo bot —
+  `vkbottle` (`Bot.run_polling`, `message.answer`) or `maxapi`
+  (`Dispatcher.start_polling`, `message.answer`, `auto_requests=False`);
+- bare: the thinnest loop on the product's own HTTP client (poll, send back).
 
-    .venv/bin/python benchmarks/messenger_overhead.py [--messenger vk|max] [--n 50] [--rounds 2]
+For each update the time is taken from the push to the reply being recorded;
+each push waits until the side has a long poll open, so MAX's 2-requests-a-second
+spacing of polls is not what gets measured. Updates go one at a time, each from
+a new chat. The libraries are the optional `bench` extra:
+
+    .venv/bin/pip install -e '.[bench]'
+    .venv/bin/python benchmarks/messenger_overhead.py [--messenger vk|max|both] [--n 50] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -34,8 +39,8 @@ from _common import ROOT, machine, percentiles
 
 sys.path.insert(0, str(ROOT))  # the fake servers live under tests/
 
-from bots.channels.max_api import MaxApi
-from bots.channels.vk_api import VkApi
+from bots.channels.max import MaxApi
+from bots.channels.vk import VkApi
 from bots.config import MaxSettings, Settings, VkSettings
 from bots.runtime import Runtime
 from tests.fakes.max_server import FakeMax
@@ -43,6 +48,9 @@ from tests.fakes.vk_server import FakeVK
 
 TEXT = "Спасибо!"
 WAIT_S = 30.0
+STOP_S = 3.0
+SIDES = ("product", "library", "bare")
+LIBRARIES = {"vk": "vkbottle", "max": "maxapi"}
 
 
 def channel_settings(messenger: str, fake: Any) -> dict[str, Any]:
@@ -103,60 +111,126 @@ async def _max_echo(fake: FakeMax, stop: asyncio.Event) -> None:
         await api.close()
 
 
+async def _vkbottle_echo(fake: FakeVK, stop: asyncio.Event) -> None:
+    from vkbottle import API, Bot
+    from vkbottle.bot import Message
+    from vkbottle.polling import BotPolling
+
+    api = API(fake.token)
+    api.API_URL = f"{fake.base_url}/method/"  # the library's own switch for another API host
+    bot = Bot(api=api, polling=BotPolling(group_id=fake.group_id))
+
+    @bot.on.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text)
+
+    task = asyncio.create_task(bot.run_polling())
+    try:
+        await stop.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await api.http_client.close()
+
+
+async def _maxapi_echo(fake: FakeMax, stop: asyncio.Event) -> None:
+    from maxapi import Bot, Dispatcher
+    from maxapi.types import MessageCreated
+
+    bot = Bot(token=fake.token, auto_requests=False)  # no extra chat lookups: a bare echo
+    bot.set_api_url(fake.base_url)
+    dispatcher = Dispatcher()
+
+    @dispatcher.message_created()
+    async def echo(event: MessageCreated) -> None:
+        await event.message.answer(event.message.body.text)
+
+    task = asyncio.create_task(dispatcher.start_polling(bot))
+    try:
+        await stop.wait()
+    finally:
+        await dispatcher.stop_polling()
+        await asyncio.gather(task, return_exceptions=True)
+        await bot.close_session()
+
+
+ECHO_BOTS: dict[tuple[str, str], Callable[[Any, asyncio.Event], Awaitable[None]]] = {
+    ("vk", "bare"): _vk_echo, ("max", "bare"): _max_echo,
+    ("vk", "library"): _vkbottle_echo, ("max", "library"): _maxapi_echo,
+}
+
+
 @contextlib.asynccontextmanager
-async def bare(messenger: str, fake: Any) -> AsyncIterator[None]:
+async def echo_bot(messenger: str, side: str, fake: Any) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    loop_fn: Callable[[Any, asyncio.Event], Awaitable[None]] = _vk_echo if messenger == "vk" else _max_echo
-    task = asyncio.create_task(loop_fn(fake, stop))
-    await asyncio.sleep(0.3)
+    task = asyncio.create_task(ECHO_BOTS[(messenger, side)](fake, stop))
     try:
         yield
     finally:
         stop.set()
+        await asyncio.wait({task}, timeout=STOP_S)  # a bare loop may sit in a long poll: cut it
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def one_round(fake: Any, first_chat: int, n: int, sent: Callable[[int], int]) -> list[float]:
+async def one_round(fake: Any, first_chat: int, n: int) -> list[float]:
     samples = []
     for chat in range(first_chat, first_chat + n):
+        await fake.wait_poll_open(WAIT_S)
         start = time.perf_counter()
         fake.push_text(chat, TEXT)
         async with asyncio.timeout(WAIT_S):
-            while sent(chat) < 1:
+            while not fake.sent_to(chat):
                 await asyncio.sleep(0.0005)
         samples.append((time.perf_counter() - start) * 1000)
     return samples
 
 
-async def main(messenger: str, n: int, rounds: int) -> None:
-    logging.basicConfig(level=logging.WARNING)
-    results: dict[str, list[float]] = {"product": [], "bare": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(rounds):
-            for side in ("product", "bare"):
-                fake = FakeVK() if messenger == "vk" else FakeMax()
-                async with fake:
-                    ctx = product(messenger, fake, Path(tmp) / f"{side}{r}") if side == "product" \
-                        else bare(messenger, fake)
-                    async with ctx:
-                        if messenger == "vk":
-                            await fake.wait_calls("groups.getLongPollServer", timeout=WAIT_S)
-                        await one_round(fake, 10_000, 3, lambda c, f=fake: len(f.sent_to(c)))  # warm-up
-                        results[side] += await one_round(fake, 20_000, n,
-                                                         lambda c, f=fake: len(f.sent_to(c)))
-    print(f"{messenger}: {n} updates × {rounds} rounds; {machine()}")
+async def measure(messenger: str, n: int, rounds: int, folder: Path) -> dict[str, list[float]]:
+    results: dict[str, list[float]] = {side: [] for side in SIDES}
+    for r in range(rounds):
+        for side in SIDES:
+            fake = FakeVK() if messenger == "vk" else FakeMax()
+            async with fake:
+                running = product(messenger, fake, folder / f"{messenger}-{r}") if side == "product" \
+                    else echo_bot(messenger, side, fake)
+                async with running:
+                    await one_round(fake, 10_000, 3)  # warm-up
+                    results[side] += await one_round(fake, 20_000, n)
+    return results
+
+
+def report(messenger: str, n: int, rounds: int, results: dict[str, list[float]]) -> None:
+    library = LIBRARIES[messenger]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"{messenger}: {n} updates × {rounds} rounds; {machine()}; load average {load}")
     for side, samples in results.items():
         p50, p95 = percentiles(samples)
-        print(f"  {side:8} mean {statistics.mean(samples):7.2f} ms  p50 {p50:7.2f} ms  p95 {p95:7.2f} ms")
-    ratio = statistics.median(results["product"]) / statistics.median(results["bare"])
-    print(f"  ratio of medians: {ratio:.1f}×")
+        label = f"{side} ({library})" if side == "library" else side
+        print(f"  {label:20} mean {statistics.mean(samples):7.2f} ms  p50 {p50:7.2f} ms  "
+              f"p95 {p95:7.2f} ms")
+    product_p50 = statistics.median(results["product"])
+    for side in ("library", "bare"):
+        print(f"  product / {side}: {product_p50 / statistics.median(results[side]):.1f}× (medians)")
+
+
+async def main(messengers: list[str], n: int, rounds: int) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    with contextlib.suppress(ImportError):  # vkbottle logs every update through loguru
+        from loguru import logger
+
+        logger.remove()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # vkbottle keeps its long-poll state in ./.vkbottle: not in the checkout
+        for messenger in messengers:
+            report(messenger, n, rounds, await measure(messenger, n, rounds, Path(tmp)))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messenger", choices=("vk", "max"), default="vk")
+    parser.add_argument("--messenger", choices=("vk", "max", "both"), default="both")
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    asyncio.run(main(args.messenger, args.n, args.rounds))
+    chosen = ["vk", "max"] if args.messenger == "both" else [args.messenger]
+    asyncio.run(main(chosen, args.n, args.rounds))

@@ -73,6 +73,9 @@ class StoreSettings(_Section):
     """The database: SQLite by default, PostgreSQL by URL."""
 
     url: SecretStr = SecretStr("sqlite+aiosqlite:///var/sovetnik.db")
+    #: How long a reply being sent belongs to one sender: longer than any send takes.
+    #: After a crash mid-send the reply goes out again once this has passed.
+    outbox_lease_s: float = Field(120.0, ge=1.0, le=3600.0)
 
     @field_validator("url")
     @classmethod

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_TEXT_CHARS = 8000
 #: `OutboundMessage.meta` key of the outbox item being delivered (set by the outbox).
 OUTBOX_ID = "outbox_id"
+#: `OutboundMessage.meta` key set when an earlier attempt at this item was cut off
+#: (the process died mid-send): when that attempt began, as epoch seconds. A
+#: messenger without idempotent sends checks what it already delivered since then.
+OUTBOX_INTERRUPTED_AT = "outbox_interrupted_at"
 
 
 class VoiceTranscript(BaseModel):

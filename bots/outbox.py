@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
 from bots.channels.base import Channel, DeliveryError
-from bots.messages import OUTBOX_ID, OutboundMessage
+from bots.messages import OUTBOX_ID, OUTBOX_INTERRUPTED_AT, OutboundMessage
 from store.db import Database
 from store.models import DialogStatus, OutboxItem
 from store.repositories import DialogRepository, OutboxRepository, backoff_delay
@@ -33,9 +34,10 @@ CLAIM_S = 120.0
 class OutboxDispatcher:
     """Sends due outbox items through the channel each item names."""
 
-    def __init__(self, db: Database, channels: Mapping[str, Channel]) -> None:
+    def __init__(self, db: Database, channels: Mapping[str, Channel], *, claim_s: float = CLAIM_S) -> None:
         self.db = db
         self.channels = channels
+        self.claim_s = claim_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -85,10 +87,12 @@ class OutboxDispatcher:
         if channel is None:
             return False  # another process owns that channel; it will deliver the item
         async with self.db.transaction() as session:
-            if not await OutboxRepository(session).claim(item.id, CLAIM_S):
+            if not await OutboxRepository(session).claim(item.id, self.claim_s):
                 return False  # another round or process is sending it: the dialog waits
+        interrupted = OutboxRepository.interrupted_at(item, self.claim_s)
         try:
-            await channel.send(_with_outbox_id(OutboundMessage.from_payload(item.payload), item.id))
+            await channel.send(_with_outbox_id(OutboundMessage.from_payload(item.payload), item.id,
+                                               interrupted))
         except DeliveryError as exc:
             await self._failed(item, exc)
             return False
@@ -115,13 +119,18 @@ class OutboxDispatcher:
             await repo.mark_retry(item.id, exc, delay)
 
 
-def _with_outbox_id(message: OutboundMessage, item_id: int) -> OutboundMessage:
+def _with_outbox_id(message: OutboundMessage, item_id: int,
+                    interrupted: datetime | None = None) -> OutboundMessage:
     """The message with its outbox id in `meta`, so a channel can make resends idempotent.
 
     A crash between the messenger's answer and `mark_sent` sends the item again;
-    a messenger that deduplicates (VK's `random_id`) needs the same key both times.
+    a messenger that deduplicates (VK's `random_id`) needs the same key both times,
+    and one that does not (MAX) is told when the cut-off attempt began.
     """
-    return message.model_copy(update={"meta": {**message.meta, OUTBOX_ID: item_id}})
+    meta: dict[str, object] = {**message.meta, OUTBOX_ID: item_id}
+    if interrupted is not None:  # an earlier unsure attempt, kept by the channel, counts from earlier
+        meta.setdefault(OUTBOX_INTERRUPTED_AT, interrupted.timestamp())
+    return message.model_copy(update={"meta": meta})
 
 
 async def _close_dialog(session: object, item: OutboxItem) -> None:

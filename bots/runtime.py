@@ -69,7 +69,7 @@ class Runtime:
         roles = assembly.role_registry(settings)
         agent = assembly.agent(settings, index, roles, people=StoreDirectory(db))
         channels: dict[str, Channel] = {}
-        outbox = OutboxDispatcher(db, channels)
+        outbox = OutboxDispatcher(db, channels, claim_s=settings.store.outbox_lease_s)
         voice = voice_pipeline(settings)
         crm = crm_dispatcher(settings, db)
 

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 from aiogram import Bot, Dispatcher
@@ -28,7 +28,7 @@ from aiogram.exceptions import (
     TelegramUnauthorizedError,
 )
 from aiogram.methods import GetUpdates
-from aiogram.types import LinkPreviewOptions, Message, Update
+from aiogram.types import LinkPreviewOptions, Update
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -51,7 +51,6 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024  # the Bot API's getFile refuses bigger files
 DOWNLOAD_TIMEOUT_S = 60
 WEBHOOK_PATH = "/telegram/webhook"
 MAX_WEBHOOK_BYTES = 1024 * 1024  # an update with a long caption is a few KB; the rest is abuse
-ManagerMessage = Callable[[Message, int], Awaitable[None]]
 
 
 class TelegramChannel(Channel):
@@ -60,7 +59,6 @@ class TelegramChannel(Channel):
     name = CHANNEL
 
     def __init__(self, settings: TelegramSettings, accept: Accept,
-                 on_manager_message: ManagerMessage | None = None,
                  limiter: SendPacer | None = None) -> None:
         if settings.token is None:
             raise ValueError("channels.telegram.token is required")
@@ -68,8 +66,7 @@ class TelegramChannel(Channel):
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_url))
         self.bot = Bot(settings.token.get_secret_value(), session=session)
         self.dispatcher = Dispatcher()
-        self.dispatcher.include_router(
-            build_router(accept, settings.managers_chat_id, on_manager_message))
+        self.dispatcher.include_router(build_router(accept))
         self.limiter = limiter or RateLimiter()
         self._poller: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -265,15 +262,10 @@ def build(context: ChannelContext) -> list[Channel]:
     # The bot's id (the token's part before the colon) names it; the secret part stays out of Redis.
     bot_id = settings.token.get_secret_value().split(":", 1)[0] if settings.token else ""
     limiter = context.pacer(f"telegram:{bot_id}")
-    desks: list[TelegramManagersDesk] = []
-
-    async def to_desk(message: Message, update_id: int) -> None:
-        if desks:
-            await desks[0].on_manager_message(message, update_id)
-
-    channel = TelegramChannel(settings, context.accept, to_desk, limiter)
+    channel = TelegramChannel(settings, context.accept, limiter)
     if settings.managers_chat_id is None:
         return [channel]
-    desks.append(TelegramManagersDesk(channel.bot, settings.managers_chat_id, context.db,
-                                      context.handoff, limiter))
-    return [channel, *desks]
+    desk = TelegramManagersDesk(channel.bot, settings.managers_chat_id, context.db,
+                                context.handoff, limiter)
+    channel.dispatcher.include_router(desk.router())
+    return [channel, desk]

@@ -19,17 +19,14 @@ from bots.messages import MAX_TEXT_CHARS, Attachment, InboundMessage
 CHANNEL = "telegram"
 
 Accept = Callable[[InboundMessage], Awaitable[object]]
-ManagerMessage = Callable[[Message, int], Awaitable[None]]
 
 
-def build_router(accept: Accept, managers_chat_id: int | None,
-                 on_manager_message: ManagerMessage | None) -> Router:
-    """A fresh router (a router can be attached to one dispatcher only)."""
+def build_router(accept: Accept) -> Router:
+    """A fresh router for customers' private chats (a router can be attached to one dispatcher only).
+
+    The managers' forum has its own router (`TelegramManagersDesk.router`).
+    """
     router = Router(name="telegram")
-    if managers_chat_id is not None and on_manager_message is not None:
-        @router.message(F.chat.id == managers_chat_id)
-        async def manager(message: Message, event_update: Update) -> None:
-            await on_manager_message(message, event_update.update_id)
 
     @router.message(F.chat.type == "private")
     async def customer(message: Message, event_update: Update) -> None:

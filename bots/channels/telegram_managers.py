@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
-from aiogram.types import Message
+from aiogram.filters import Command
+from aiogram.types import Message, Update
 
 from agents.leadform import PERSONAL_FIELDS
 from agents.turn import DialogState
@@ -41,6 +44,9 @@ REASONS = {"request": "просит менеджера", "complaint": "жало�
            "no_answer": "бот не нашёл ответа", "error": "ошибка обработки", "llm": "по решению агента"}
 AUTHORS = {"customer": "👤 Клиент", "agent": "🤖 Бот", "manager": "👩‍💼 Менеджер", "system": "ℹ️"}
 TRANSCRIPT_MESSAGES = 20
+
+#: A handoff action on one dialog: (dialog id, manager's name, source=..., external_id=...).
+DialogAction = Callable[..., Awaitable[Any]]
 
 
 class TelegramManagersDesk(Channel):
@@ -69,23 +75,43 @@ class TelegramManagersDesk(Channel):
         else:
             await self._post(thread, await self._card(dialog))
 
-    async def on_manager_message(self, message: Message, update_id: int) -> None:
-        """A manager wrote in a topic: relay it, or run /bot, /close."""
-        if not message.message_thread_id or not (message.text or "").strip():
-            return
+    def router(self) -> Router:
+        """aiogram handlers for managers' messages in the forum's topics: /bot, /close, or a reply.
+
+        A fresh router each time (a router can be attached to one dispatcher only).
+        `/bot@OurBot` counts as `/bot`; a message without text (a sticker) is not relayed.
+        """
+        router = Router(name=NAME)
+        router.message.filter(F.chat.id == self.chat_id, F.message_thread_id, F.text)
+        commands = {"bot": self.handoff.back_to_bot, "close": self.handoff.close}
+        for command, action in commands.items():
+            router.message(Command(command, ignore_case=True, ignore_mention=True))(
+                self._command_handler(action))
+        router.message()(self._relay)
+        return router
+
+    def _command_handler(self, action: DialogAction) -> Callable[[Message, Update], Awaitable[None]]:
+        async def handle(message: Message, event_update: Update) -> None:
+            await self._act(message, event_update.update_id, action)
+        return handle
+
+    async def _relay(self, message: Message, event_update: Update) -> None:
+        """A manager's reply in a topic: to the customer, through the dialog's channel."""
+        text = message.text or ""
+        if text.strip():
+            await self._act(message, event_update.update_id,
+                            lambda dialog_id, manager, **where: self.handoff.reply(
+                                dialog_id, text, manager, **where))
+
+    async def _act(self, message: Message, update_id: int, action: DialogAction) -> None:
+        """Run `action` on the topic's dialog; a refusal is answered in the topic."""
+        assert message.message_thread_id is not None  # the router's filter
         dialog = await self._dialog_by_thread(message.message_thread_id)
         if dialog is None or dialog.id is None:
             return
         manager = message.from_user.full_name if message.from_user else "менеджер"
-        command = (message.text or "").strip().split()[0].split("@")[0].lower()
         try:
-            if command == "/bot":
-                await self.handoff.back_to_bot(dialog.id, manager, source=NAME, external_id=str(update_id))
-            elif command == "/close":
-                await self.handoff.close(dialog.id, manager, source=NAME, external_id=str(update_id))
-            else:
-                await self.handoff.reply(dialog.id, message.text or "", manager,
-                                         source=NAME, external_id=str(update_id))
+            await action(dialog.id, manager, source=NAME, external_id=str(update_id))
         except HandoffError as exc:
             await self._post(message.message_thread_id, html.escape(str(exc)))
 

@@ -1,14 +1,22 @@
-"""The VK community bot: Callback API or Bots Long Poll in, `messages.send` out.
+"""The VK community bot, in one module: Callback API or Bots Long Poll in, `messages.send` out.
 
 Inbox first, whichever way events come: the Callback API route answers `ok`
 only after the event is in the inbox (a store failure answers 503 with
 `Retry-After`, and VK delivers again with `X-Retry-Counter`); the long-poll
 loop moves `ts` past a batch only after every event of it is stored. A
-repeated event is dropped by the inbox on its `event_id`.
+repeated event is dropped by the inbox on its `event_id`, the same in both
+ways in. Only `message_new` from a person in a private dialog becomes a
+message; group chats (peer ids from 2e9) and other communities are ignored.
 
 `messages.send` gets a non-zero `random_id` derived from the outbox item and
 the part, so a reply sent again after a crash (sent, but not yet marked sent)
 is deduplicated by VK instead of reaching the customer twice.
+
+The API client is a thin one on aiohttp (`vkbottle` answers `ok` before
+handling and stores nothing, so it does not fit the inbox-first design).
+Methods are POSTed as forms to `{api_url}/method/{name}` with the token in the
+body (never in a URL, so it stays out of proxies' and our logs); error 6 (too
+many requests per second) is retried after a short, growing pause.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,12 +40,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bots.channels.base import Accept, Channel, ChannelContext, DeliveryError, MediaError
+from bots.channels.media import download_bounded
 from bots.channels.ratelimit import RateLimiter, SendPacer
-from bots.channels.text import split_text
-from bots.channels.vk_api import AUTH_FAILED, FLOOD_CONTROL, PERMANENT, TOO_MANY_REQUESTS, VkApi, VkApiError
-from bots.channels.vk_inbound import CHANNEL, keyboard, render, to_inbound
+from bots.channels.text import plain_text, split_text
 from bots.config import VkSettings
-from bots.messages import OUTBOX_ID, Attachment, OutboundMessage
+from bots.messages import MAX_TEXT_CHARS, OUTBOX_ID, Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
 #: Send pacing: per chat and over all chats (the messenger's limits are per bot).
@@ -49,6 +57,23 @@ DOWNLOAD_LIMIT = 20 * 1024 * 1024
 STORE_RETRY_AFTER_S = 5
 PART_OFFSET = "vk_part_offset"  # meta of a remainder: how many parts already went out
 RENDERED = "vk_rendered"  # meta of a remainder: its text is already rendered
+
+# The API
+TOO_MANY_REQUESTS = 6
+AUTH_FAILED = 5
+FLOOD_CONTROL = 9
+#: The user cannot receive the bot's messages (blocked it, privacy, never wrote).
+PERMANENT = frozenset({7, 900, 901, 902})
+RATE_RETRIES = 3
+RATE_PAUSE_S = 0.4
+CALL_TIMEOUT_S = 30
+LONG_POLL_WAIT_S = 25
+
+# Updates and replies
+CHANNEL = "vk"
+CHAT_PEER_MIN = 2_000_000_000  # peer ids of group chats start here
+LABEL_LIMIT = 40  # VK refuses longer button labels
+BUTTONS_PER_ROW = 2
 
 
 class VkChannel(Channel):
@@ -257,6 +282,149 @@ def _random_id(message: OutboundMessage, peer: int, part: int, text: str) -> int
         return secrets.randbelow(2**31 - 1) + 1
     digest = hashlib.sha256(f"{peer}:{outbox_id}:{part}:{text}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % (2**31 - 1) + 1
+
+
+# -- the VK API ---------------------------------------------------------------------------
+
+
+class VkApiError(Exception):
+    """An error answer of the VK API, with its code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"VK API error {code}: {message}")
+        self.code = code
+
+
+class VkApi:
+    """Calls VK API methods with the community token; one HTTP session, opened on first use."""
+
+    def __init__(self, settings: VkSettings) -> None:
+        if settings.token is None:
+            raise ValueError("channels.vk.token is required")
+        self._token = settings.token
+        self._base = settings.api_url.rstrip("/")
+        self._version = settings.api_version
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session (created inside the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """The method's `response`; `VkApiError` for an error answer (error 6 retried first)."""
+        for attempt in range(RATE_RETRIES + 1):
+            try:
+                return await self._call_once(method, params)
+            except VkApiError as exc:
+                if exc.code != TOO_MANY_REQUESTS or attempt == RATE_RETRIES:
+                    raise
+                await asyncio.sleep(RATE_PAUSE_S * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    async def _call_once(self, method: str, params: dict[str, Any]) -> Any:
+        form = {k: _form_value(v) for k, v in params.items() if v is not None}
+        form["access_token"] = self._token.get_secret_value()
+        form["v"] = self._version
+        timeout = aiohttp.ClientTimeout(total=CALL_TIMEOUT_S)
+        async with self.session.post(f"{self._base}/method/{method}", data=form,
+                                     timeout=timeout) as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise VkApiError(-1, f"unexpected answer to {method}")
+        if "error" in body:
+            error = body["error"] if isinstance(body["error"], dict) else {}
+            raise VkApiError(int(error.get("error_code", -1)), str(error.get("error_msg", "")))
+        return body.get("response")
+
+    async def long_poll(self, server: str, key: str, ts: str) -> dict[str, Any]:
+        """One Bots Long Poll request: `{ts, updates}` or `{failed, ts?}`."""
+        timeout = aiohttp.ClientTimeout(total=LONG_POLL_WAIT_S + 10)
+        params = {"act": "a_check", "key": key, "ts": ts, "wait": str(LONG_POLL_WAIT_S)}
+        async with self.session.get(server, params=params, timeout=timeout) as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict):
+            raise VkApiError(-1, "unexpected long poll answer")
+        return body
+
+    async def download(self, url: str, limit: int) -> bytes:
+        """A media file's bytes; `MediaTooLarge` as soon as they pass `limit`."""
+        return await download_bounded(self.session, url, limit)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# -- updates in, replies out --------------------------------------------------------------------------
+
+
+def to_inbound(event: dict[str, Any]) -> InboundMessage | None:
+    """The channel-neutral form of a `message_new` event; None for anything else."""
+    if event.get("type") != "message_new":
+        return None
+    obj = event.get("object")
+    message = obj.get("message") if isinstance(obj, dict) else None
+    if not isinstance(message, dict):
+        raise ValueError("message_new without object.message")
+    peer, sender = int(message["peer_id"]), int(message["from_id"])
+    if peer >= CHAT_PEER_MIN or sender <= 0:
+        return None
+    event_id = str(event.get("event_id") or f"m{peer}:{message['id']}")
+    text = str(message.get("text") or "")
+    return InboundMessage(
+        channel=CHANNEL, external_update_id=event_id, external_message_id=str(message.get("id", "")),
+        dialog_key=str(peer), user_ref=str(sender), text=text[:MAX_TEXT_CHARS],
+        attachments=_attachments(message.get("attachments") or []),
+        received_at=datetime.fromtimestamp(int(message.get("date") or 0), UTC)
+        if message.get("date") else datetime.now(UTC),
+        raw={"payload": message.get("payload")} if message.get("payload") else {},
+    )
+
+
+def _attachments(items: list[Any]) -> tuple[Attachment, ...]:
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind, body = item.get("type"), item.get(item.get("type") or "")
+        if not isinstance(body, dict):
+            continue
+        if kind == "audio_message" and body.get("link_ogg"):
+            return (Attachment(kind="voice", media_ref=str(body["link_ogg"]), mime_type="audio/ogg",
+                               duration_s=body.get("duration")),)
+        if kind == "doc" and body.get("url"):
+            return (Attachment(kind="file", media_ref=str(body["url"]), size_bytes=body.get("size"),
+                               name=body.get("title")),)
+        if kind == "photo" and body.get("sizes"):
+            largest = max(body["sizes"], key=lambda s: int(s.get("width", 0)) * int(s.get("height", 0)))
+            return (Attachment(kind="image", media_ref=str(largest.get("url") or "")),)
+    return ()
+
+
+def render(message: OutboundMessage) -> str:
+    """The reply as this messenger shows it: plain text (`bots.channels.text.plain_text`)."""
+    return plain_text(message)
+
+
+def keyboard(message: OutboundMessage) -> str | None:
+    """Quick replies as a one-time keyboard; an agent's reply without them hides the old one."""
+    labels = [q[:LABEL_LIMIT] for q in message.quick_replies]
+    rows = [[{"action": {"type": "text", "label": label}, "color": "secondary"} for label in
+             labels[i : i + BUTTONS_PER_ROW]] for i in range(0, len(labels), BUTTONS_PER_ROW)]
+    if not rows and message.author != "agent":
+        return None
+    return json.dumps({"one_time": True, "buttons": rows[:10]}, ensure_ascii=False)
 
 
 def build(context: ChannelContext) -> list[Channel]:

@@ -5,7 +5,9 @@ outcome with ``mark_sent``, ``mark_retry`` or ``mark_dead``. The claim moves the
 item's due time past a lease, atomically, so two senders (two rounds, or two
 processes) never send the same item; the dialog's later items wait behind it.
 Delivery is at least once: a crash between delivering and ``mark_sent`` sends
-that item again once the lease has run out.
+that item again once the lease has run out. The claim writes ``IN_DELIVERY``
+into ``last_error`` and every outcome overwrites it, so a later claim that
+still finds it knows the earlier attempt was cut off (``interrupted_at``).
 
 Backoff is the caller's choice, passed to ``mark_retry`` as ``delay_s``;
 ``backoff_delay`` computes the usual capped exponential one.
@@ -26,6 +28,8 @@ from store.repositories._sql import clip_error, execute_rowcount
 from store.types import utc_now
 
 _PENDING = col(OutboxItem.status) == OutboxStatus.PENDING
+#: ``last_error`` of an item while an attempt is under way (cleared by every outcome).
+IN_DELIVERY = "in delivery: no outcome recorded yet"
 
 
 def backoff_delay(attempts: int, base_s: float = 2.0, cap_s: float = 600.0) -> float:
@@ -99,9 +103,16 @@ class OutboxRepository:
         query = (
             sa.update(OutboxItem)
             .where(col(OutboxItem.id) == item_id, _PENDING, col(OutboxItem.next_attempt_at) <= now)
-            .values(next_attempt_at=now + timedelta(seconds=lease_s))
+            .values(next_attempt_at=now + timedelta(seconds=lease_s), last_error=IN_DELIVERY)
         )
         return await execute_rowcount(self._session, query) == 1
+
+    @staticmethod
+    def interrupted_at(item: OutboxItem, lease_s: float) -> datetime | None:
+        """When an earlier attempt at a due ``item`` began, if it never recorded an outcome."""
+        if item.last_error != IN_DELIVERY:
+            return None
+        return item.next_attempt_at - timedelta(seconds=lease_s)
 
     async def mark_sent(self, item_id: int, now: datetime | None = None) -> bool:
         """Record a delivery; ``False`` if the item was not pending."""

@@ -20,9 +20,9 @@ import aiohttp
 import uvicorn
 
 from bots.channels.base import Channel
-from bots.channels.max_inbound import to_inbound as to_max_inbound
-from bots.channels.vk_api import RATE_RETRIES
-from bots.channels.vk_inbound import to_inbound as to_vk_inbound
+from bots.channels.max import to_inbound as to_max_inbound
+from bots.channels.vk import RATE_RETRIES
+from bots.channels.vk import to_inbound as to_vk_inbound
 from bots.config import Settings
 from bots.messages import Attachment
 from bots.runtime import Runtime

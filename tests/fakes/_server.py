@@ -105,3 +105,42 @@ class LoopbackServer:
             except TimeoutError:
                 return predicate()
         return True
+
+
+class SendHold:
+    """Holds a fake's answers to sends, so a test can kill the client at a chosen moment.
+
+    ``hold("before")`` keeps a send from being recorded (the customer sees
+    nothing yet); ``hold("after")`` records it, then keeps the answer back (the
+    customer has the message, the client does not know). ``held`` counts the
+    sends waiting; ``release()`` lets them all go and stops holding.
+    """
+
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self.mode: str | None = None
+        self.held = 0
+        self._notify = notify
+        self._released = asyncio.Event()
+
+    def hold(self, mode: str) -> None:
+        """Hold every send from now on, at stage `mode` ("before" or "after" recording)."""
+        assert mode in ("before", "after")
+        self.mode = mode
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let held sends go and hold no more."""
+        self.mode = None
+        self._released.set()
+
+    async def at(self, stage: str) -> None:
+        """Called by a send handler at `stage`; waits there while sends are held at it."""
+        if self.mode != stage:
+            return
+        released = self._released
+        self.held += 1
+        self._notify()
+        try:
+            await released.wait()
+        finally:
+            self.held -= 1

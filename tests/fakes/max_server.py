@@ -11,7 +11,9 @@ Tests run the product's real MAX channel against it::
 Requests carry the token in ``Authorization`` (a token in the query is refused,
 as MAX does since 2025); errors are an HTTP status with ``{"code", "message"}``.
 ``GET /updates`` serves pushed updates after ``marker`` with long-poll
-semantics and counts requests per second (MAX caps them at 2).
+semantics and counts requests per second (MAX caps them at 2); ``GET
+/messages`` lists a chat's messages, newest first. ``hold_sends`` holds sends
+so a test can kill the bot between MAX sending a message and the bot hearing so.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes._server import LoopbackServer
+from tests.fakes._server import LoopbackServer, SendHold
 
 __all__ = ["DEFAULT_TOKEN", "FakeMax"]
 
@@ -49,6 +51,9 @@ class FakeMax(LoopbackServer):
         self.downloads: list[str] = []
         self._failures: list[list[Any]] = []  # [path, status, times]
         self._mids = itertools.count(1)
+        self.hold = SendHold(self._notify)
+        self.waiting_polls = 0  # long polls being held open right now
+        self.history_reads = 0  # GET /messages calls
 
     # ------------------------------------------------------------ test API
 
@@ -64,6 +69,24 @@ class FakeMax(LoopbackServer):
     def fail_next(self, path: str, status: int, times: int = 1) -> None:
         """Answer the next `times` requests to `path` with HTTP `status`."""
         self._failures.append([path, status, times])
+
+    def hold_sends(self, mode: str) -> None:
+        """Hold `POST /messages` "before" or "after" the message reaches the customer."""
+        self.hold.hold(mode)
+
+    def release_sends(self) -> None:
+        """Let held sends go; send normally from now on."""
+        self.hold.release()
+
+    async def wait_held(self, n: int = 1, timeout: float = 10.0) -> None:
+        """Until `n` sends are being held."""
+        if not await self._wait_until(lambda: self.hold.held >= n, timeout):
+            raise AssertionError(f"expected {n} held sends, got {self.hold.held}")
+
+    async def wait_poll_open(self, timeout: float = 10.0) -> None:
+        """Until a long poll is waiting for updates (a push now is answered at once)."""
+        if not await self._wait_until(lambda: self.waiting_polls > 0, timeout):
+            raise AssertionError("no long poll is waiting")
 
     def add_media(self, name: str, data: bytes) -> str:
         """Serve `data` at a media URL; returns it."""
@@ -128,8 +151,10 @@ class FakeMax(LoopbackServer):
 
     def _setup_routes(self, app: web.Application) -> None:
         routes: dict[tuple[str, str], Callable[[web.Request], Awaitable[web.Response]]] = {
+            ("GET", "/me"): self._me,
             ("GET", "/updates"): self._get_updates,
             ("POST", "/messages"): self._send,
+            ("GET", "/messages"): self._messages,
             ("GET", "/subscriptions"): self._list_subscriptions,
             ("POST", "/subscriptions"): self._subscribe,
             ("DELETE", "/subscriptions"): self._unsubscribe,
@@ -152,13 +177,23 @@ class FakeMax(LoopbackServer):
             return await handler(request)
         return guarded
 
+    async def _me(self, request: web.Request) -> web.Response:
+        return web.json_response({"user_id": BOT_USER_ID, "first_name": "Банк", "name": "Банк",
+                                  "username": "bank_bot", "is_bot": True,
+                                  "last_activity_time": int(time.time() * 1000)})
+
     async def _get_updates(self, request: web.Request) -> web.Response:
         self.poll_times.append(time.monotonic())
         self._notify()
         marker = int(request.query.get("marker") or 0)
         timeout = min(float(request.query.get("timeout", "30")), 90.0)
         limit = min(int(request.query.get("limit", "100")), 1000)
-        await self._wait_until(lambda: len(self.updates) > marker, timeout)
+        self.waiting_polls += 1
+        self._notify()
+        try:
+            await self._wait_until(lambda: len(self.updates) > marker, timeout)
+        finally:
+            self.waiting_polls -= 1
         batch = self.updates[marker:marker + limit]
         return web.json_response({"updates": batch, "marker": marker + len(batch)})
 
@@ -172,12 +207,23 @@ class FakeMax(LoopbackServer):
             return _error(400, "proto.payload", "text: size must be between 0 and 4000")
         keyboard = [a["payload"]["buttons"] for a in body.get("attachments") or []
                     if a.get("type") == "inline_keyboard"]
+        await self.hold.at("before")
         record = {"chat_id": int(chat_id), "text": text, "buttons": keyboard[0] if keyboard else [],
-                  "mid": f"mid.bot{next(self._mids):012x}"}
+                  "mid": f"mid.bot{next(self._mids):012x}", "timestamp": int(time.time() * 1000)}
         self.sent.append(record)
         self._notify()
-        return web.json_response({"message": {"recipient": {"chat_id": int(chat_id)},
-                                              "body": {"mid": record["mid"], "text": text}}})
+        await self.hold.at("after")
+        return web.json_response({"message": _bot_message(record)})
+
+    async def _messages(self, request: web.Request) -> web.Response:
+        self.history_reads += 1
+        chat_id = int(request.query.get("chat_id") or 0)
+        count = min(int(request.query.get("count", "50")), 100)
+        theirs = [u["message"] for u in self.updates if u.get("update_type") == "message_created"
+                  and u["message"]["recipient"]["chat_id"] == chat_id]
+        ours = [_bot_message(m) for m in self.sent_to(chat_id)]
+        newest_first = sorted(theirs + ours, key=lambda m: int(m["timestamp"]), reverse=True)
+        return web.json_response({"messages": newest_first[:count]})
 
     async def _list_subscriptions(self, request: web.Request) -> web.Response:
         return web.json_response({"subscriptions": self.subscriptions})
@@ -205,6 +251,15 @@ class FakeMax(LoopbackServer):
             raise web.HTTPNotFound()
         self.downloads.append(name)
         return web.Response(body=self.media[name], content_type="audio/ogg")
+
+
+def _bot_message(record: dict[str, Any]) -> dict[str, Any]:
+    """A message the bot sent, as MAX shows it (in the send's answer and in history)."""
+    return {"sender": {"user_id": BOT_USER_ID, "first_name": "Банк", "name": "Банк", "is_bot": True,
+                       "last_activity_time": record["timestamp"]},
+            "recipient": {"chat_id": record["chat_id"], "chat_type": "dialog", "user_id": None},
+            "timestamp": record["timestamp"],
+            "body": {"mid": record["mid"], "seq": 1, "text": record["text"]}}
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -11,9 +11,11 @@ Tests run the product's real VK channel against it::
 Methods arrive as POSTed forms at ``/method/{name}`` with ``access_token`` and
 ``v``; answers are ``{"response": ...}`` or ``{"error": {"error_code",
 "error_msg"}}``. ``messages.send`` needs a ``random_id`` and, like VK, sends
-nothing for a non-zero one it has seen from this peer before (it answers the
-first message's id). Bots Long Poll serves pushed events by ``ts``; media
-(voice notes) are served from ``/media/{name}``.
+nothing for a non-zero one this community used within the last hour, to any
+peer (it answers the first message's id); ``hold_sends`` holds sends so a test
+can kill the bot between VK sending a message and the bot hearing so. Bots
+Long Poll serves pushed events by ``ts``; media (voice notes) are served from
+``/media/{name}``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from tests.fakes._server import LoopbackServer
+from tests.fakes._server import LoopbackServer, SendHold
 
 __all__ = ["DEFAULT_TOKEN", "GROUP_ID", "FakeVK", "VKError"]
 
@@ -37,6 +39,7 @@ GROUP_ID = 219000111
 MAX_MESSAGE_CHARS = 4096
 MAX_LABEL_CHARS = 40
 MAX_BUTTONS_PER_ROW = 5
+RANDOM_ID_WINDOW_S = 3600  # VK remembers a community's random_id about this long
 _ERRORS = {5: "User authorization failed: invalid access_token", 6: "Too many requests per second",
            9: "Flood control", 100: "One of the parameters specified was missing or invalid",
            901: "Can't send messages for users without permission",
@@ -78,7 +81,9 @@ class FakeVK(LoopbackServer):
         self.media: dict[str, bytes] = {}
         self.poll_key = "lp-key-1"
         self._failures: list[_Failure] = []
-        self._seen_random: dict[tuple[int, int], int] = {}
+        self._seen_random: dict[int, tuple[int, float]] = {}  # random_id → (message id, when)
+        self.hold = SendHold(self._notify)
+        self.waiting_polls = 0  # long polls being held open right now
         self._message_ids = itertools.count(1)
         self._event_ids = itertools.count(1)
 
@@ -101,6 +106,24 @@ class FakeVK(LoopbackServer):
         """Answer `times` calls of `method` with VK error `code`, after `skip` that succeed."""
         self._failures.append(_Failure(method, code, times, skip))
 
+    def hold_sends(self, mode: str) -> None:
+        """Hold `messages.send` "before" or "after" the message reaches the customer."""
+        self.hold.hold(mode)
+
+    def release_sends(self) -> None:
+        """Let held sends go; send normally from now on."""
+        self.hold.release()
+
+    async def wait_held(self, n: int = 1, timeout: float = 10.0) -> None:
+        """Until `n` sends are being held."""
+        if not await self._wait_until(lambda: self.hold.held >= n, timeout):
+            raise AssertionError(f"expected {n} held sends, got {self.hold.held}")
+
+    async def wait_poll_open(self, timeout: float = 10.0) -> None:
+        """Until a long poll is waiting for events (a push now is answered at once)."""
+        if not await self._wait_until(lambda: self.waiting_polls > 0, timeout):
+            raise AssertionError("no long poll is waiting")
+
     def add_media(self, name: str, data: bytes) -> str:
         """Serve `data` at a media URL (as VK's `link_ogg`); returns the URL."""
         self.media[name] = data
@@ -112,7 +135,8 @@ class FakeVK(LoopbackServer):
         message: dict[str, Any] = {
             "id": next(self._message_ids), "date": int(time.time()), "peer_id": peer_id,
             "from_id": peer_id, "text": text, "attachments": attachments or [],
-            "conversation_message_id": 1, "out": 0,
+            "conversation_message_id": 1, "out": 0, "version": next(self._message_ids),
+            "fwd_messages": [], "important": False, "is_hidden": False,
         }
         if payload is not None:
             message["payload"] = payload
@@ -170,15 +194,18 @@ class FakeVK(LoopbackServer):
     def _setup_routes(self, app: web.Application) -> None:
         app.router.add_post("/method/{method}", self._handle_method)
         app.router.add_get("/longpoll", self._handle_long_poll)
+        app.router.add_post("/longpoll", self._handle_long_poll)
         app.router.add_get("/media/{name}", self._handle_media)
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
-        return {"groups.getLongPollServer": self._get_long_poll_server,
+        return {"groups.getById": self._get_by_id, "groups.getLongPollServer": self._get_long_poll_server,
                 "messages.send": self._send, "messages.setActivity": self._set_activity}
 
     async def _handle_method(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        # VK reads parameters from the query string and the form alike.
+        form = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+        params = {**request.query, **form}
         try:
             if params.get("access_token") != self.token:
                 raise VKError(5)
@@ -187,10 +214,14 @@ class FakeVK(LoopbackServer):
             self.calls.append((method, params))
             self._notify()
             self._raise_injected(method)
+            if method == "messages.send":
+                await self.hold.at("before")
             handler = self._methods().get(method)
             if handler is None:
                 raise VKError(3, "Unknown method passed")
             result = handler(params)
+            if method == "messages.send":
+                await self.hold.at("after")
         except VKError as exc:
             return exc.response()
         return web.json_response({"response": result})
@@ -204,13 +235,18 @@ class FakeVK(LoopbackServer):
                 failure.times -= 1
                 raise VKError(failure.code)
 
+    def _get_by_id(self, params: dict[str, Any]) -> dict[str, Any]:
+        # Called with a community token and no ids: the community itself.
+        return {"groups": [{"id": self.group_id, "name": "Банк", "screen_name": f"club{self.group_id}",
+                            "type": "group", "is_closed": 0}], "profiles": []}
+
     def _get_long_poll_server(self, params: dict[str, Any]) -> dict[str, Any]:
         if int(params.get("group_id", 0)) != self.group_id:
             raise VKError(100)
         return {"key": self.poll_key, "server": f"{self.root_url}/longpoll", "ts": str(len(self.events) + 1)}
 
-    def _send(self, params: dict[str, Any]) -> int:
-        peer = int(params.get("peer_id", 0))
+    def _send(self, params: dict[str, Any]) -> Any:
+        """One message to `peer_id` (answers its id), or to each of `peer_ids` (answers a list)."""
         if "random_id" not in params:
             raise VKError(100, "One of the parameters specified was missing or invalid: random_id")
         random_id = int(params["random_id"])
@@ -219,11 +255,20 @@ class FakeVK(LoopbackServer):
             raise VKError(914)
         keyboard = json.loads(params["keyboard"]) if params.get("keyboard") else None
         _check_keyboard(keyboard)
-        if random_id and (peer, random_id) in self._seen_random:
-            return self._seen_random[(peer, random_id)]  # VK: the same message, not sent again
-        message_id = next(self._message_ids)
+        seen = self._seen_random.get(random_id)
+        if random_id and seen and time.monotonic() - seen[1] < RANDOM_ID_WINDOW_S:
+            return seen[0]  # VK: the same message, not sent again
+        if params.get("peer_ids"):
+            peers = [int(p) for p in str(params["peer_ids"]).split(",")]
+            return [{"peer_id": peer, "message_id": self._record(peer, text, 0, keyboard),
+                     "conversation_message_id": 1} for peer in peers]
+        message_id = self._record(int(params.get("peer_id", 0)), text, random_id, keyboard)
         if random_id:
-            self._seen_random[(peer, random_id)] = message_id
+            self._seen_random[random_id] = (message_id, time.monotonic())
+        return message_id
+
+    def _record(self, peer: int, text: str, random_id: int, keyboard: Any) -> int:
+        message_id = next(self._message_ids)
         self.sent.append({"peer_id": peer, "text": text, "random_id": random_id,
                           "keyboard": keyboard, "id": message_id})
         self._notify()
@@ -245,7 +290,12 @@ class FakeVK(LoopbackServer):
         except ValueError:
             return web.json_response({"failed": 1, "ts": str(len(self.events) + 1)})
         wait = min(float(query.get("wait", "25")), 90.0)
-        await self._wait_until(lambda: len(self.events) >= ts, wait)
+        self.waiting_polls += 1
+        self._notify()
+        try:
+            await self._wait_until(lambda: len(self.events) >= ts, wait)
+        finally:
+            self.waiting_polls -= 1
         updates = self.events[ts - 1:] if ts >= 1 else self.events
         return web.json_response({"ts": str(len(self.events) + 1), "updates": updates})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,7 +14,9 @@ import sqlalchemy as sa
 import uvicorn
 
 import bots.assembly
-from bots.config import ConfigError, load_settings
+from bots.channels.max import MaxChannel
+from bots.config import ConfigError, MaxSettings, load_settings
+from bots.messages import OUTBOX_ID, OUTBOX_INTERRUPTED_AT, OutboundMessage
 from bots.runtime import Runtime
 from bots.web.app import create_app
 from knowledge.embedder import Embedder
@@ -197,3 +200,28 @@ async def test_hostile_webhook_calls_get_a_clear_answer_and_the_server_keeps_run
 
     assert await mx.post_webhook(hook, mx.text_update(CUSTOMER, "Спасибо!"), WEBHOOK_SECRET) == 200
     await mx.wait_sent(1, timeout=WAIT_S, chat_id=CUSTOMER)
+
+
+async def test_a_reply_cut_off_mid_send_is_completed_without_repeating_a_part(mx: FakeMax) -> None:
+    """MAX has no idempotency key: after a cut-off attempt, the chat's history says what arrived."""
+    async def accept(_: object) -> None:
+        return None
+
+    channel = MaxChannel(MaxSettings(enabled=True, token=mx.token, api_url=mx.base_url), accept)
+    paragraphs = [f"Пункт {n}. " + "условия вклада " * 180 for n in range(1, 4)]  # ~2.7k chars each
+    reply = OutboundMessage(channel="max", dialog_key="77", text="\n\n".join(paragraphs),
+                            meta={OUTBOX_ID: 5})
+    before = time.time()
+    try:
+        await channel.send(reply)
+        parts = [m["text"] for m in mx.sent_to(77)]
+        assert len(parts) == 3
+        del mx.sent[-1]  # the process died before the last part went out
+        cut_off = reply.model_copy(update={"meta": {**reply.meta, OUTBOX_INTERRUPTED_AT: before}})
+        await channel.send(cut_off)
+        assert [m["text"] for m in mx.sent_to(77)] == parts  # only the missing part, once
+        assert mx.history_reads == 1
+        await channel.send(cut_off)  # everything arrived: nothing is sent again
+        assert [m["text"] for m in mx.sent_to(77)] == parts
+    finally:
+        await channel.stop()

@@ -78,7 +78,7 @@ async def test_manager_answers_in_the_topic_and_hands_the_dialog_back(
 async def test_close_in_the_topic_closes_the_dialog(tg: FakeBotAPI, runtime: Runtime) -> None:
     thread = await hand_off(tg, runtime)
 
-    await manager_says(tg, thread, "/close")
+    await manager_says(tg, thread, "/close@sovetnik_bot")  # a command addressed to the bot by name
     closed = (await tg.wait_sent(2, timeout=WAIT_S, chat_id=CUSTOMER))[-1]
 
     assert "Диалог закрыт" in plain(closed)

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bots.channels.base import DeliveryError
-from bots.channels.vk import VkChannel
-from bots.channels.vk_api import RATE_RETRIES
+from bots.channels.vk import RATE_RETRIES, VkChannel
 from bots.config import VkSettings
 from bots.messages import OUTBOX_ID, InboundMessage, OutboundMessage
 from tests.fakes.vk_server import FakeVK
