@@ -188,6 +188,12 @@ class VoiceSettings(_Section):
     on a machine that is never idle. Text dialogs still go first: a note
     waits for running text turns, at most `yield_budget_s` in all, and stops
     its fallback ladder after `ladder_deadline_s` (`pipelines.voice.pacing`).
+    `transcribe_in: process` runs the model in a child process per worker that
+    is stopped (SIGSTOP) while text turns run, even in the middle of a model
+    step, for at most `yield_budget_s` per note and at most `yield_share` of
+    its time so far; a child that dies is replaced and the note retried once
+    (`pipelines.voice.child`). `thread` runs it in the product's process and
+    yields only between steps.
     `initial_prompt` / `hotwords`: a hint for the model; `kb` builds it from
     the knowledge files' product names and terms, any other text is used as
     written, null gives none. A transcript whose confidence (exp of the mean
@@ -209,6 +215,8 @@ class VoiceSettings(_Section):
     priority: Literal["idle", "low", "normal"] = "normal"
     ladder_deadline_s: float | None = Field(10.0, gt=0)
     yield_budget_s: float = Field(2.0, ge=0)
+    transcribe_in: Literal["process", "thread"] = "process"
+    yield_share: float = Field(0.25, ge=0, le=0.9)
     initial_prompt: str | None = None
     hotwords: str | None = None
     min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit
