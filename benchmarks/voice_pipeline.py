@@ -305,6 +305,9 @@ def report_latency(alone: list[float], loaded: list[float], seen: list[int], not
 
 
 def main() -> None:
+    # Idle CTranslate2 threads of one model (OpenMP's default: spin a while after each step)
+    # would take cores from the other side; the product's child process sleeps them too.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="a CTranslate2 Whisper folder (default: Whisper base)")
     parser.add_argument("--index", type=Path, help="an index of knowledge/docs (default: built now)")

@@ -18,7 +18,9 @@ A child that dies (out of memory, a crash in native code) is replaced and
 the note is transcribed once more by the new one; if that one dies too the
 note fails with `VoiceError`, whose reply asks the customer to write instead.
 Children ask Linux to kill them when the parent dies (PR_SET_PDEATHSIG), so a
-stopped child never outlives the product.
+stopped child never outlives the product, and run OpenMP with
+`OMP_WAIT_POLICY=PASSIVE` (unless set otherwise): idle compute threads sleep
+instead of spinning.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ def _serve(options: WhisperOptions, conn: Connection) -> None:
     if sys.platform == "linux":  # a stopped child must not outlive a killed parent
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # CTranslate2's OpenMP threads otherwise spin between the decoder's steps (while Python
+    # picks the next token), taking cores from text turns; read when ctranslate2 is loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     transcriber = FasterWhisperTranscriber(options)  # no pacing inside: the parent stops this process
     try:
         transcriber.model()
@@ -203,7 +208,7 @@ class ChildTranscriber:
     """`Transcriber` whose model runs in child processes that text turns stop (see the module)."""
 
     def __init__(self, options: WhisperOptions, text_first: TextFirst | None = None, *,
-                 yield_share: float = 0.25) -> None:
+                 yield_share: float = 0.7) -> None:
         # The child transcribes without in-process pacing: stopping it replaces that.
         self.options = replace(options, yield_budget_s=0.0)
         self.budget = YieldBudget(options.yield_budget_s, yield_share)
