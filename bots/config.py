@@ -216,7 +216,7 @@ class VoiceSettings(_Section):
     ladder_deadline_s: float | None = Field(10.0, gt=0)
     yield_budget_s: float = Field(2.0, ge=0)
     transcribe_in: Literal["process", "thread"] = "process"
-    yield_share: float = Field(0.25, ge=0, le=0.9)
+    yield_share: float = Field(0.7, ge=0, le=0.9)
     initial_prompt: str | None = None
     hotwords: str | None = None
     min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit

@@ -38,10 +38,11 @@ def state(pid: int) -> str:
 
 
 @contextmanager
-def transcriber(model: Path, text_first: TextFirst | None = None, **options: float) -> Iterator[ChildTranscriber]:
+def transcriber(model: Path, text_first: TextFirst | None = None,
+                **options: float) -> Iterator[ChildTranscriber]:
     share = options.pop("yield_share", 0.25)
-    child = ChildTranscriber(WhisperOptions(model=str(model), temperatures=(0.0,), **options),  # type: ignore[arg-type]
-                             text_first, yield_share=share)
+    whisper = WhisperOptions(model=str(model), temperatures=(0.0,), **options)  # type: ignore[arg-type]
+    child = ChildTranscriber(whisper, text_first, yield_share=share)
     try:
         yield child
     finally:
@@ -59,7 +60,8 @@ async def test_a_note_is_transcribed_in_a_child_process_as_in_the_product_proces
     from pipelines.voice import FasterWhisperTranscriber
 
     audio = decode(speech.ogg, 60)
-    here = FasterWhisperTranscriber(WhisperOptions(model=str(tiny_model), temperatures=(0.0,))).transcribe(audio)
+    options = WhisperOptions(model=str(tiny_model), temperatures=(0.0,))
+    here = FasterWhisperTranscriber(options).transcribe(audio)
     with transcriber(tiny_model) as child:
         there = await asyncio.to_thread(child.transcribe, audio)
         [process] = children()
@@ -86,11 +88,12 @@ async def test_a_text_turn_stops_the_process_mid_note_and_its_end_lets_it_go_on(
         assert transcript.text and state(process.pid) != "T"
 
 
-async def test_endless_text_traffic_does_not_starve_a_note_in_a_process(tiny_model: Path, speech: Speech) -> None:
+async def test_endless_text_traffic_does_not_starve_a_note_in_a_process(
+        tiny_model: Path, speech: Speech) -> None:
     text_first = TextFirst()
-    with transcriber(tiny_model, text_first, yield_budget_s=0.3, yield_share=0.9) as child:
-        with text_first.turn():  # a text turn that never ends while the note is transcribed
-            transcript = await asyncio.wait_for(asyncio.to_thread(child.transcribe, long_note(speech)), WAIT_S)
+    # A text turn that never ends while the note is transcribed.
+    with transcriber(tiny_model, text_first, yield_budget_s=0.3, yield_share=0.9) as child, text_first.turn():
+        transcript = await asyncio.wait_for(asyncio.to_thread(child.transcribe, long_note(speech)), WAIT_S)
     assert transcript.text
 
 
