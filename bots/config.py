@@ -194,8 +194,9 @@ class VoiceSettings(_Section):
     its time so far; a child that dies is replaced and the note retried once
     (`pipelines.voice.child`). `thread` runs it in the product's process and
     yields only between steps.
-    `initial_prompt` / `hotwords`: a hint for the model; `kb` builds it from
-    the knowledge files' product names and terms, any other text is used as
+    `initial_prompt` (`kb` by default) / `hotwords`: a hint for the model; `kb`
+    builds it from the knowledge files' product names and terms (it lowered
+    the word error rate, docs/benchmarks.md), any other text is used as
     written, null gives none. A transcript whose confidence (exp of the mean
     log-probability) is below `min_confidence`, or whose no-speech probability
     is above `max_no_speech_prob`, is answered «Я расслышал: «…». Верно?».
@@ -217,7 +218,7 @@ class VoiceSettings(_Section):
     yield_budget_s: float = Field(2.0, ge=0)
     transcribe_in: Literal["process", "thread"] = "process"
     yield_share: float = Field(0.7, ge=0, le=0.9)
-    initial_prompt: str | None = None
+    initial_prompt: str | None = "kb"
     hotwords: str | None = None
     min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit
     max_no_speech_prob: float = Field(0.6, ge=0, le=1)

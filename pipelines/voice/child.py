@@ -218,6 +218,7 @@ class ChildTranscriber:
         self._busy: set[_Child] = set()
         self._lock = threading.Lock()
         self._failure: str | None = None
+        self._closed = False
         self.text_first = text_first
         if text_first is not None:
             text_first.listen(self.stop_all, self.go_on_all)
@@ -267,6 +268,7 @@ class ChildTranscriber:
     def close(self) -> None:
         """End every child (one transcribing is killed: its note gets the failure reply)."""
         with self._lock:
+            self._closed = True
             children = [*self._idle, *self._busy]
             self._idle.clear()
         for child in children:
@@ -294,6 +296,8 @@ class ChildTranscriber:
     def _start(self) -> _Child:
         if self._failure is not None:
             raise VoiceUnavailable(self._failure)
+        if self._closed:  # the product is stopping: no new processes
+            raise VoiceError("the voice pipeline is closed")
         child = _Child(self.options)
         try:
             child.wait_ready()
