@@ -8,7 +8,8 @@ the event loop (features, VAD and the decoding loop are Python).
 
 `ChildTranscriber` runs `FasterWhisperTranscriber` in a child process of its
 own (one per worker) and registers with `TextFirst`: when a text turn starts,
-every child that is transcribing gets SIGSTOP; when the last one ends, SIGCONT.
+every child that is transcribing gets SIGSTOP; when the last one ends, SIGCONT
+(and the worker waiting for a child stops it again while turns run on).
 A note may stay stopped at most `yield_budget_s` in all, and never more than
 `yield_share` of its time so far (the worker thread waiting for the result
 lets it go on when either is spent), so a steady stream of text messages
@@ -123,10 +124,8 @@ class _Child:
             self.note_started = time.monotonic()
         try:
             self._send(audio)
-            if text_running():  # a turn that began before this note: no start signal will come
-                self.stop()
             while not self.conn.poll(POLL_S):
-                self._check_budget()
+                self._check_budget(text_running())
                 if not self.process.is_alive():
                     raise ChildDied(f"exit code {self.process.exitcode}")
             kind, detail = self._receive()
@@ -176,12 +175,19 @@ class _Child:
         self.stopped_since = None
         self._signal(signal.SIGCONT)
 
-    def _check_budget(self) -> None:
+    def _check_budget(self, text_running: bool) -> None:
+        """Go on when the allowance is spent; stop again while text turns still run and it has grown.
+
+        Turns that began before the note, or ran on after its allowance was spent, send
+        no further start signal: this check, every `POLL_S`, covers them.
+        """
         with self.lock:
             if self.stopped_since is not None:
-                spent = time.monotonic() - self.stopped_since
-                if spent >= self._allowance():
+                if time.monotonic() - self.stopped_since >= self._allowance():
                     self._go_on()
+            elif text_running and self._allowance() >= POLL_S:
+                self._signal(signal.SIGSTOP)
+                self.stopped_since = time.monotonic()
 
     def _signal(self, sig: int) -> None:
         if self.process.pid is not None:

@@ -76,11 +76,10 @@ async def test_a_text_turn_stops_the_process_mid_note_and_its_end_lets_it_go_on(
         await asyncio.to_thread(child.transcribe, decode(speech.ogg, 60))  # the process is started
         [process] = children()
         assert process.pid is not None
-        note = asyncio.create_task(asyncio.to_thread(child.transcribe, long_note(speech)))
-        await asyncio.sleep(0.3)  # under way: a share of its time may now be spent stopped
         seen = set()
-        with text_first.turn():
-            for _ in range(20):
+        with text_first.turn():  # begun before the note, and running on while it is transcribed
+            note = asyncio.create_task(asyncio.to_thread(child.transcribe, long_note(speech)))
+            for _ in range(100):
                 seen.add(state(process.pid))
                 await asyncio.sleep(0.01)
         assert "T" in seen  # stopped while the text turn ran
