@@ -48,6 +48,7 @@ from bots.config import Settings
 from bots.messages import Attachment, InboundMessage, OutboundMessage
 from bots.runtime import Runtime
 from pipelines.voice.audio import SAMPLE_RATE, decode
+from pipelines.voice.transcriber import FasterWhisperTranscriber
 
 SPEECH = "Здравствуйте! Я хочу открыть вклад на год. Какая сейчас ставка?"
 QUESTION = "Какая сумма вкладов застрахована?"
@@ -155,7 +156,9 @@ async def voice_latency(conf: Settings, data: bytes, runs: int) -> None:
     try:
         await text_block(runtime, channel, 3, "warm", [])  # loads the index and the lemmatizer
         await through_product(runtime, channel, "voice-warm")  # and the speech model
-        kwargs = transcriber.note_kwargs(decode(data, 600).size / SAMPLE_RATE)  # type: ignore[attr-defined]
+        # In this process whichever way the product transcribes (the token cap needs the tokenizer).
+        local = FasterWhisperTranscriber(transcriber.options)  # type: ignore[attr-defined]
+        kwargs = local.note_kwargs(decode(data, 600).size / SAMPLE_RATE)
         model = direct_model(conf)
         direct(model, data, kwargs)
         bare, quiet, busy, flowed = [], [], [], 0
@@ -302,6 +305,9 @@ def report_latency(alone: list[float], loaded: list[float], seen: list[int], not
 
 
 def main() -> None:
+    # Idle CTranslate2 threads of one model (OpenMP's default: spin a while after each step)
+    # would take cores from the other side; the product's child process sleeps them too.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="a CTranslate2 Whisper folder (default: Whisper base)")
     parser.add_argument("--index", type=Path, help="an index of knowledge/docs (default: built now)")
@@ -314,6 +320,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="override voice.threads")
     parser.add_argument("--temperatures", type=float, nargs="+", help="override voice.temperatures")
     parser.add_argument("--yield-budget", type=float, help="override voice.yield_budget_s")
+    parser.add_argument("--transcribe-in", choices=["process", "thread"], help="override voice.transcribe_in")
+    parser.add_argument("--yield-share", type=float, help="override voice.yield_share")
     parser.add_argument("--skip-voice", action="store_true", help="only the text-latency part")
     args = parser.parse_args()
     print(f"# {machine()}")
@@ -324,12 +332,15 @@ def main() -> None:
         index = args.index or demo_index(tmp / "index")
         conf = settings(tmp, model, index, {"priority": args.priority, "threads": args.threads,
                                             "temperatures": args.temperatures,
-                                            "yield_budget_s": args.yield_budget})
+                                            "yield_budget_s": args.yield_budget,
+                                            "transcribe_in": args.transcribe_in,
+                                            "yield_share": args.yield_share})
         v, seconds = conf.voice, decode(data, 600).size / SAMPLE_RATE
         print(f"# model {model.name}; voice note {len(data)} bytes, {seconds:.1f} s; "
               f"workers {v.workers}, threads {v.threads}, priority {v.priority}, queue {v.queue_size}, "
               f"temperatures {list(v.temperatures)}, ladder deadline {v.ladder_deadline_s} s, "
-              f"yield budget {v.yield_budget_s} s; {args.burners} CPU burner(s)")
+              f"yield budget {v.yield_budget_s} s, share {v.yield_share}; in a {v.transcribe_in}; "
+              f"{args.burners} CPU burner(s)")
         with burning(args.burners):
             if not args.skip_voice:
                 asyncio.run(voice_latency(conf, data, args.runs))

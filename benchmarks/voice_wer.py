@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -41,14 +42,22 @@ from pipelines.voice.transcriber import FasterWhisperTranscriber, WhisperOptions
 from pipelines.voice.vocabulary import as_prompt, bank_terms, knowledge_texts
 
 QUESTIONS = ROOT / "benchmarks" / "data" / "voice_questions.jsonl"
+FESTIVAL_VOICE = "voice_msu_ru_nsh_clunits"
+TTS = ("espeak", "festival")
 VARIANTS = ("none", "prompt", "hotwords", "both")
 _PUNCT = re.compile(r"[^\w\s]")
 
 
-def spoken(text: str, folder: Path, n: int) -> bytes:
-    """`text` spoken by espeak-ng as OGG/Opus 32 kbit/s, 48 kHz mono (a Telegram voice note)."""
+def spoken(text: str, folder: Path, n: int, tts: str = "espeak", rate: int | None = None) -> bytes:
+    """`text` spoken by `tts` as OGG/Opus 32 kbit/s, 48 kHz mono (a Telegram voice note)."""
     wav, ogg = folder / f"{n}.wav", folder / f"{n}.ogg"
-    subprocess.run(["espeak-ng", "-v", "ru", "-w", str(wav), text], check=True)
+    if tts == "festival":  # Debian's festival + festvox-ru (its msu_ru_nsh voice)
+        source = folder / f"{n}.txt"
+        source.write_text(text, encoding="utf-8")
+        subprocess.run(["text2wave", "-eval", f"({FESTIVAL_VOICE})", str(source), "-o", str(wav)], check=True)
+    else:
+        speed = ["-s", str(rate)] if rate else []
+        subprocess.run(["espeak-ng", "-v", "ru", *speed, "-w", str(wav), text], check=True)
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "libopus", "-b:a", "32k",
                     "-ac", "1", "-ar", "48000", "-application", "voip", str(ogg)], check=True)
     return ogg.read_bytes()
@@ -82,6 +91,10 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--show", action="store_true", help="print every transcript")
     parser.add_argument("--greedy", action="store_true", help="temperature 0 only (no fallback ladder)")
+    parser.add_argument("--tts", choices=TTS, default="espeak",
+                        help="espeak-ng, or festival with Debian's festvox-ru voice")
+    parser.add_argument("--rate", type=int, help="espeak-ng words per minute (its default: 175)")
+    parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--json", type=Path, help="write every transcript and score here")
     args = parser.parse_args()
     if args.model is None:
@@ -89,10 +102,13 @@ def main() -> None:
 
         args.model = whisper_base()
     questions = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+    questions = questions[:args.limit] if args.limit else questions
     terms = as_prompt(bank_terms(knowledge_texts(ROOT / "knowledge" / "docs")))
-    print(f"# {machine()}\n# model {args.model.name}; {len(questions)} questions; terms: {terms}")
+    print(f"# {machine()}\n# model {args.model.name}; {len(questions)} questions spoken by {args.tts}"
+          f"{f' at {args.rate} wpm' if args.rate else ''}; greedy {args.greedy}; terms: {terms}")
     with tempfile.TemporaryDirectory() as tmp:
-        audio = [decode(spoken(q["q"], Path(tmp), n), 600) for n, q in enumerate(questions)]
+        audio = [decode(spoken(q["q"], Path(tmp), n, args.tts, args.rate), 600)
+                 for n, q in enumerate(questions)]
     results: dict[str, list[dict[str, object]]] = {}
     for variant in args.variants:
         model = transcriber(args.model, variant, terms, args.greedy)
@@ -112,6 +128,7 @@ def main() -> None:
         wer = sum(int(r["edits"]) for r in rows) / sum(int(r["ref_words"]) for r in rows)  # type: ignore[call-overload]
         exact = sum(r["edits"] == 0 for r in rows)
         print(f"| {variant} | {wer:.1%} | {exact}/{len(rows)} | {seconds:.2f} |", flush=True)
+    print(f"# load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=1), encoding="utf-8")
 

@@ -192,8 +192,15 @@ class VoiceSettings(_Section):
     on a machine that is never idle. Text dialogs still go first: a note
     waits for running text turns, at most `yield_budget_s` in all, and stops
     its fallback ladder after `ladder_deadline_s` (`pipelines.voice.pacing`).
-    `initial_prompt` / `hotwords`: a hint for the model; `kb` builds it from
-    the knowledge files' product names and terms, any other text is used as
+    `transcribe_in: thread` (default) runs the model in the product's process,
+    yielding between model steps; `process` runs it in a child process per
+    worker that is stopped (SIGSTOP) while text turns run, even in the middle
+    of a step, for at most `yield_budget_s` per note and at most `yield_share`
+    of its time so far; a child that dies is replaced and the note retried
+    once (`pipelines.voice.child`).
+    `initial_prompt` (`kb` by default) / `hotwords`: a hint for the model; `kb`
+    builds it from the knowledge files' product names and terms (it lowered
+    the word error rate, docs/benchmarks.md), any other text is used as
     written, null gives none. A transcript whose confidence (exp of the mean
     log-probability) is below `min_confidence`, or whose no-speech probability
     is above `max_no_speech_prob`, is answered «Я расслышал: «…». Верно?».
@@ -213,7 +220,9 @@ class VoiceSettings(_Section):
     priority: Literal["idle", "low", "normal"] = "normal"
     ladder_deadline_s: float | None = Field(10.0, gt=0)
     yield_budget_s: float = Field(2.0, ge=0)
-    initial_prompt: str | None = None
+    transcribe_in: Literal["process", "thread"] = "thread"
+    yield_share: float = Field(0.7, ge=0, le=0.9)
+    initial_prompt: str | None = "kb"
     hotwords: str | None = None
     min_confidence: float = Field(0.37, ge=0, le=1)  # exp(-1): Whisper's own log-probability limit
     max_no_speech_prob: float = Field(0.6, ge=0, le=1)

@@ -20,6 +20,7 @@ from bots.messages import MAX_TEXT_CHARS, Attachment, InboundMessage, VoiceTrans
 from pipelines.voice import (
     AudioArchive,
     FasterWhisperTranscriber,
+    Transcriber,
     VoiceError,
     VoiceLimits,
     VoiceNote,
@@ -29,6 +30,7 @@ from pipelines.voice import (
     WhisperOptions,
     WorkerPool,
 )
+from pipelines.voice.child import ChildTranscriber
 from pipelines.voice.pacing import TextFirst
 from pipelines.voice.vocabulary import as_prompt, bank_terms, knowledge_texts
 
@@ -56,7 +58,10 @@ def voice_pipeline(settings: Settings) -> VoicePipeline:
                              initial_prompt=hint(settings, voice.initial_prompt),
                              hotwords=hint(settings, voice.hotwords))
     text_first = TextFirst()
-    return VoicePipeline(FasterWhisperTranscriber(options, text_first),
+    transcriber: Transcriber = (ChildTranscriber(options, text_first, yield_share=voice.yield_share)
+                                if voice.transcribe_in == "process"
+                                else FasterWhisperTranscriber(options, text_first))
+    return VoicePipeline(transcriber,
                          VoiceLimits(voice.max_duration_s, voice.max_bytes),
                          WorkerPool(voice.workers, voice.queue_size),
                          AudioArchive(settings.path(voice.audio_dir), voice.retention_days),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -36,6 +36,15 @@ class TextFirst:
     def __init__(self) -> None:
         self._running = 0
         self._idle = threading.Condition()
+        self._listeners: list[tuple[Callable[[], None], Callable[[], None]]] = []
+
+    def listen(self, on_first: Callable[[], None], on_last: Callable[[], None]) -> None:
+        """Call `on_first` when a turn starts with none running, `on_last` when the last one ends.
+
+        Both are called on the event loop and must not block (`pipelines.voice.child`
+        stops and continues its processes there).
+        """
+        self._listeners.append((on_first, on_last))
 
     @property
     def running(self) -> int:
@@ -47,13 +56,21 @@ class TextFirst:
         """Around one text turn (on the event loop: entering never blocks)."""
         with self._idle:
             self._running += 1
+            first = self._running == 1
+        if first:
+            for on_first, _ in self._listeners:
+                on_first()
         try:
             yield
         finally:
             with self._idle:
                 self._running -= 1
-                if not self._running:
+                last = not self._running
+                if last:
                     self._idle.notify_all()
+            if last:
+                for _, on_last in self._listeners:
+                    on_last()
 
     def wait(self, clock: NoteClock) -> None:
         """Block (a worker thread) while text turns run, charging the note's yield budget."""

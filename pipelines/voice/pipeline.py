@@ -103,8 +103,11 @@ class VoicePipeline:
         return VoiceResult(transcript, audio_file)
 
     async def close(self) -> None:
-        """Stop taking work; a transcription under way finishes in its thread."""
+        """Stop taking work; a transcription under way finishes in its thread (or its process ends)."""
         self.pool.close()
+        close = getattr(self.transcriber, "close", None)
+        if close is not None:  # a `ChildTranscriber`'s processes
+            await asyncio.to_thread(close)
 
     # -- steps ------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import zlib
 from dataclasses import dataclass
@@ -163,6 +164,10 @@ class FasterWhisperTranscriber:
     def _load(self) -> PacedWhisperModel:
         if self._failure is not None:
             raise VoiceUnavailable(self._failure)
+        # CTranslate2's OpenMP threads otherwise spin between the decoder's steps (while Python
+        # picks the next token), taking cores from text turns; read when ctranslate2 is loaded,
+        # so it holds where nothing loaded it before (docs/benchmarks.md, «child process»).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from pipelines.voice.paced_whisper import PacedWhisperModel
 
         opts = self.options
