@@ -18,7 +18,7 @@ import re
 import signal
 import sqlite3
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -200,27 +200,32 @@ async def _queued(console: httpx.AsyncClient, dialog_id: int) -> dict[str, Any]:
             await asyncio.sleep(0.5)
 
 
-async def test_a_customer_is_served_end_to_end_by_sovetnik_serve(
-        messenger: Messenger, tmp_path: Path, spawn: Any,  # noqa: F811 - spawn
-        demo_index: Path, tiny_model: Path, speech: Speech) -> None:  # noqa: F811
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    db = tmp_path / "bot.db"
-    config = _config(tmp_path, port, messenger, demo_index, tiny_model)
-    subprocess.run([str(SOVETNIK), "--config", str(config), "users", "add", MANAGER[0],
-                    "--role", "manager", "--password-stdin"], input=MANAGER[1] + "\n", text=True,
-                   check=True, capture_output=True, timeout=START_S, cwd=tmp_path)
-    serve = spawn(SOVETNIK, "--config", config, "serve")
-    await _healthy(url, serve)
-    await messenger.connected()
+@contextlib.contextmanager
+def _with_log(serve: Process) -> Iterator[None]:
+    """A failed expectation shows what the product process logged meanwhile."""
+    try:
+        yield
+    except (AssertionError, TimeoutError) as error:
+        raise AssertionError(f"{error!r}\n-- sovetnik serve --\n{serve.output()[-3000:]}") from error
 
-    # 1. A knowledge question is answered with the fact from the demo knowledge base.
+
+def _add_manager(config: Path, cwd: Path) -> None:
+    done = subprocess.run([str(SOVETNIK), "--config", str(config), "users", "add", MANAGER[0],
+                           "--role", "manager", "--password-stdin"], input=MANAGER[1] + "\n",
+                          text=True, capture_output=True, timeout=START_S, cwd=cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def _knowledge_question(messenger: Messenger) -> None:
+    """A question the demo knowledge base answers: the reply carries the fact."""
     messenger.say(ASKS, "Какая сумма вкладов застрахована?")
     [answer] = await messenger.seen(ASKS, 1)
     assert "1,4 млн" in answer, answer
 
-    # 2. A voice note is downloaded, transcribed and answered (the tiny model's words are noise).
-    messenger.speak(SPEAKS, speech.ogg, speech.duration_s)
+
+async def _voice_note(messenger: Messenger, db: Path, voice: Speech) -> None:
+    """A voice note is downloaded, transcribed and answered (the tiny model's words are noise)."""
+    messenger.speak(SPEAKS, voice.ogg, voice.duration_s)
     [heard] = await messenger.seen(SPEAKS, 1)
     assert heard.strip() and NO_VOICE_TEXT not in heard, heard
     assert len(messenger.downloads()) == 1
@@ -228,7 +233,9 @@ async def test_a_customer_is_served_end_to_end_by_sovetnik_serve(
                            _dialog_id(db, messenger.name, SPEAKS), "customer")
     assert json.loads(meta)["voice_transcript"] is True and text.strip()
 
-    # 3. A deposit application, with consent first, ends as a deal in the store.
+
+async def _deposit_application(messenger: Messenger, db: Path) -> None:
+    """Consent first, then the application: a deal in the store, tied to the consent given."""
     steps = [("хочу открыть вклад", "согласие"), ("да, согласна", "обращаться"),
              ("Анна Лебедева", "телефон"), ("8 (916) 123-45-67", "сумму"), ("300 тысяч", "срок"),
              ("на год", "проверьте"), ("да, всё верно", "принята")]
@@ -244,7 +251,9 @@ async def test_a_customer_is_served_end_to_end_by_sovetnik_serve(
         ("deposit", 30_000_000, 12, messenger.name, consent_id)]
     assert _rows(db, "SELECT phone FROM contacts") == [("+79161234567",)]
 
-    # 4. A call for a manager reaches the console; the manager's reply reaches the messenger.
+
+async def _handoff(messenger: Messenger, db: Path, url: str) -> None:
+    """A call for a manager reaches the console's queue; the reply sent there reaches the customer."""
     messenger.say(CALLS, "Позовите менеджера, пожалуйста")
     await messenger.seen(CALLS, 1)
     dialog_id = _dialog_id(db, messenger.name, CALLS)
@@ -262,6 +271,24 @@ async def test_a_customer_is_served_end_to_end_by_sovetnik_serve(
         await console.aclose()
     replies = await messenger.seen(CALLS, 2)
     assert replies[-1] == f"Менеджер: {MANAGER_REPLY}", replies
+
+
+async def test_a_customer_is_served_end_to_end_by_sovetnik_serve(
+        messenger: Messenger, tmp_path: Path, spawn: Any,  # noqa: F811 - spawn
+        demo_index: Path, tiny_model: Path, speech: Speech) -> None:  # noqa: F811
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    db = tmp_path / "bot.db"
+    config = _config(tmp_path, port, messenger, demo_index, tiny_model)
+    _add_manager(config, tmp_path)
+    serve = spawn(SOVETNIK, "--config", config, "serve")
+    await _healthy(url, serve)
+    with _with_log(serve):
+        await messenger.connected()
+        await _knowledge_question(messenger)
+        await _voice_note(messenger, db, speech)
+        await _deposit_application(messenger, db)
+        await _handoff(messenger, db, url)
 
     serve.popen.send_signal(signal.SIGINT)
     assert await serve.wait(STOP_S) == 0, serve.output()[-3000:]
