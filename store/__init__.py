@@ -30,6 +30,7 @@ from store.leads import (
 )
 from store.models import (
     Author,
+    ChannelCursor,
     Dialog,
     DialogStatus,
     Direction,
@@ -43,6 +44,7 @@ from store.repositories import (
     ConsentRepository,
     ContactRepository,
     CrmEventRepository,
+    CursorRepository,
     DealRepository,
     DialogRepository,
     ErasureRepository,
@@ -56,6 +58,7 @@ from store.repositories import (
 __all__ = [
     "DEFAULT_URL",
     "Author",
+    "ChannelCursor",
     "ConnectionFailedError",
     "ConsentRecord",
     "ConsentRepository",
@@ -65,6 +68,7 @@ __all__ = [
     "CrmEvent",
     "CrmEventRepository",
     "CrmEventStatus",
+    "CursorRepository",
     "Database",
     "DatabaseURLError",
     "Deal",

@@ -1,4 +1,5 @@
-"""The conversation engine's tables: dialogs, their messages, the inbox and the outbox.
+"""The conversation engine's tables: dialogs, their messages, the inbox, the outbox and
+the channels' cursors.
 
 All tables hang off their own ``MetaData`` (with a naming convention) rather than
 ``SQLModel.metadata``, so the migrations describe exactly these tables whatever
@@ -182,6 +183,22 @@ class InboxItem(StoreModel, table=True):
     last_error: str | None = Field(default=None, sa_column=_str_column(nullable=True))
     received_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
     processed_at: datetime | None = Field(default=None, sa_column=_time_column(nullable=True))
+
+
+class ChannelCursor(StoreModel, table=True):
+    """Where a channel's pull of updates stands (a long-poll ``ts``, an offset).
+
+    Written only after every update before it is in the inbox, so a restarted
+    process resumes there and asks the messenger again for what it had not
+    stored yet (the inbox drops what it already has).
+    """
+
+    __tablename__ = "channel_cursors"
+
+    channel: str = Field(sa_column=sa.Column(sa.String(32), primary_key=True))
+    key: str = Field(sa_column=sa.Column(sa.String(255), primary_key=True))
+    value: str = Field(sa_column=_str_column())
+    updated_at: datetime = Field(default_factory=utc_now, sa_column=_time_column())
 
 
 class OutboxItem(StoreModel, table=True):

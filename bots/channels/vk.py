@@ -3,7 +3,11 @@
 Inbox first, whichever way events come: the Callback API route answers `ok`
 only after the event is in the inbox (a store failure answers 503 with
 `Retry-After`, and VK delivers again with `X-Retry-Counter`); the long-poll
-loop moves `ts` past a batch only after every event of it is stored. A
+loop moves `ts` past a batch only after every event of it is stored, and
+only then saves it as the community's cursor (`channel_cursors`): a restarted
+process takes a new server and key from VK but resumes from that `ts`, so
+events VK handed to a process killed before storing them, and those sent while
+no process ran, are asked for again. A
 repeated event is dropped by the inbox on its `event_id`, the same in both
 ways in. Only `message_new` from a person in a private dialog becomes a
 message; group chats (peer ids from 2e9) and other communities are ignored.
@@ -45,6 +49,8 @@ from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.text import plain_text, split_text
 from bots.config import VkSettings
 from bots.messages import MAX_TEXT_CHARS, OUTBOX_ID, Attachment, InboundMessage, OutboundMessage
+from store.db import Database
+from store.repositories import CursorRepository
 
 log = logging.getLogger(__name__)
 #: Send pacing: per chat and over all chats (the messenger's limits are per bot).
@@ -82,11 +88,13 @@ class VkChannel(Channel):
     name = CHANNEL
 
     def __init__(self, settings: VkSettings, accept: Accept, api: VkApi | None = None,
-                 limiter: SendPacer | None = None) -> None:
+                 limiter: SendPacer | None = None, db: Database | None = None) -> None:
         if settings.group_id is None:
             raise ValueError("channels.vk.group_id is required")
         self.settings = settings
         self.accept = accept
+        self.db = db  # keeps the long-poll cursor; without it a restart starts from VK's current ts
+        self.cursor_key = f"longpoll:{settings.group_id}"
         self.api = api or VkApi(settings)
         # VK allows a community about 20 calls a second; a person sees one message at a time anyway.
         self.limiter = limiter or RateLimiter(PER_CHAT_INTERVAL_S, GLOBAL_PER_S)
@@ -167,12 +175,17 @@ class VkChannel(Channel):
 
     async def _poll(self) -> None:
         server: dict[str, Any] | None = None  # address, key and ts; a failure retries the same ts
+        saved: str | None = None  # the ts stored as the cursor
         failures = 0
         while not self._stopping.is_set():
             try:
                 if server is None:
-                    server = await self._long_poll_server()
+                    server, saved = await self._resumed(await self._long_poll_server())
                 server = await self._poll_once(server)
+                # Only now, with the batch in the inbox, may a restart skip it.
+                if server["ts"] != saved:
+                    await self._save_cursor(server["ts"])
+                    saved = server["ts"]
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -190,20 +203,60 @@ class VkChannel(Channel):
         answer = await self.api.call("groups.getLongPollServer", group_id=self.settings.group_id)
         return {"server": str(answer["server"]), "key": str(answer["key"]), "ts": str(answer["ts"])}
 
+    async def _resumed(self, server: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """VK's fresh server and key, from the stored `ts` when there is one; and the stored ts.
+
+        VK keeps events for a while, so it serves again what a killed process
+        never stored (the inbox drops what it already has); when it no longer
+        has them it answers "history outdated" (see `_poll_once`). Without a
+        stored ts, VK's current one is stored before the first batch comes, so
+        a process killed while storing that batch asks for it again too.
+        """
+        if self.db is None:
+            return server, None
+        async with self.db.session() as session:
+            stored = await CursorRepository(session).get(CHANNEL, self.cursor_key)
+        ahead = (stored is not None and stored.isdigit() and server["ts"].isdigit()
+                 and int(stored) > int(server["ts"]))  # not this server's history
+        if stored is None or ahead:
+            await self._save_cursor(server["ts"])
+            return server, server["ts"]
+        log.info("VK long poll resumes from the stored ts %s (VK's current one is %s)",
+                 stored, server["ts"])
+        return {**server, "ts": stored}, stored
+
     async def _poll_once(self, server: dict[str, Any]) -> dict[str, Any]:
         """One long-poll round; the server state (address, key, ts) to use next."""
         answer = await self.api.long_poll(server["server"], server["key"], server["ts"])
         failed = answer.get("failed")
         if failed == 1:  # history outdated: continue from the ts VK gives
+            log.warning("VK no longer has long-poll events from ts %s; continuing from ts %s, "
+                        "events in between may have been missed", server["ts"], answer.get("ts"))
             return {**server, "ts": str(answer["ts"])}
         if failed in (2, 3):  # key expired (2) or information lost (3): ask for a new key
             fresh = await self._long_poll_server()
-            return fresh if failed == 3 else {**fresh, "ts": server["ts"]}
+            if failed == 3:
+                log.warning("VK lost the long-poll information; continuing from ts %s, events "
+                            "after ts %s may have been missed", fresh["ts"], server["ts"])
+                return fresh
+            return {**fresh, "ts": server["ts"]}
         for update in answer.get("updates") or []:
             if isinstance(update, dict):
                 await self._feed(update)
         # Only now, with the batch in the inbox, may VK forget it.
         return {**server, "ts": str(answer["ts"])}
+
+    async def _save_cursor(self, ts: str) -> None:
+        """Remember where a restarted poller resumes (everything before `ts` is stored).
+
+        A failure propagates; the poller goes on and tries again after the next
+        round, and a restart meanwhile asks for a batch again (the inbox drops
+        its repeats): the cursor may lag what is stored, never run ahead of it.
+        """
+        if self.db is None:
+            return
+        async with self.db.transaction() as session:
+            await CursorRepository(session).put(CHANNEL, self.cursor_key, ts)
 
     async def _pause(self, failures: int, exc: Exception) -> None:
         delay = min(30.0, 0.5 * 2 ** min(failures, 6))
@@ -432,4 +485,4 @@ def build(context: ChannelContext) -> list[Channel]:
     settings = context.settings.channels.vk
     limiter = context.pacer(f"vk:{settings.group_id}", per_chat_interval_s=PER_CHAT_INTERVAL_S,
                             global_per_s=GLOBAL_PER_S)
-    return [VkChannel(settings, context.accept, limiter=limiter)]
+    return [VkChannel(settings, context.accept, limiter=limiter, db=context.db)]

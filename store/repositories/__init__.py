@@ -7,6 +7,7 @@ replies, enqueue them and mark the inbound message done, then commit once.
 from store.repositories.consents import ConsentRepository
 from store.repositories.contacts import ContactRepository
 from store.repositories.crm_events import CrmEventRepository
+from store.repositories.cursors import CursorRepository
 from store.repositories.deals import DealRepository, StageMoveError
 from store.repositories.dialogs import DialogRepository
 from store.repositories.erasure import ErasureRepository
@@ -18,6 +19,7 @@ __all__ = [
     "ConsentRepository",
     "ContactRepository",
     "CrmEventRepository",
+    "CursorRepository",
     "DealRepository",
     "DialogRepository",
     "ErasureRepository",

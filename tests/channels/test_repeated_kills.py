@@ -11,7 +11,10 @@ database each time:
    with the same `random_id`, and VK drops the repeat;
 3. the same with MAX, which has no such key: the adapter finds the reply in
    the chat's history and does not send it again;
-4. the moment a burst of updates is in the inbox, with replies in flight.
+4. the moment a burst of updates is in the inbox, with replies in flight;
+
+and a last burst is sent while no process runs (a restarted VK long poll
+resumes from its stored `ts`, MAX's from no `marker`).
 
 Each update comes from its own chat, so "answered once" is one reply per chat.
 The outbox sends one item at a time, so a held send stops the others: each
@@ -113,9 +116,9 @@ async def test_every_update_is_answered_once_through_four_kills(
         await until(lambda: _stored(db, keys), START_S, "burst 4 being stored", serve)
         await _kill(serve)
 
-        # The last run answers everything, and a last burst as usual.
-        serve = await _start(spawn, config, vk, mx)
+        # Customers write while no process runs; the last run answers everything.
         keys += _burst(vk, mx, 5000)
+        serve = await _start(spawn, config, vk, mx)
         chats = [c for base in range(1000, 6000, 1000) for c in range(base, base + BURST)]
         await until(lambda: {m["peer_id"] for m in vk.sent} >= set(chats)
                     and {m["chat_id"] for m in mx.sent} >= set(chats), START_S,

@@ -14,7 +14,10 @@ Methods arrive as POSTed forms at ``/method/{name}`` with ``access_token`` and
 nothing for a non-zero one this community used within the last hour, to any
 peer (it answers the first message's id); ``hold_sends`` holds sends so a test
 can kill the bot between VK sending a message and the bot hearing so. Bots
-Long Poll serves pushed events by ``ts``; media (voice notes) are served from
+Long Poll serves pushed events by ``ts``, an older one included (all events
+after it, as VK keeps them a while); ``forget_events`` drops that history, so
+a ``ts`` before it, or one ahead of the current, is answered ``failed: 1``
+with the current ``ts``; media (voice notes) are served from
 ``/media/{name}``.
 """
 
@@ -80,6 +83,7 @@ class FakeVK(LoopbackServer):
         self.downloads: list[str] = []
         self.media: dict[str, bytes] = {}
         self.poll_key = "lp-key-1"
+        self.history_from = 1  # the oldest ts Bots Long Poll still serves
         self._failures: list[_Failure] = []
         self._seen_random: dict[int, tuple[int, float]] = {}  # random_id → (message id, when)
         self.hold = SendHold(self._notify)
@@ -123,6 +127,10 @@ class FakeVK(LoopbackServer):
         """Until a long poll is waiting for events (a push now is answered at once)."""
         if not await self._wait_until(lambda: self.waiting_polls > 0, timeout):
             raise AssertionError("no long poll is waiting")
+
+    def forget_events(self) -> None:
+        """VK's long-poll history runs out: every event pushed so far is no longer served."""
+        self.history_from = len(self.events) + 1
 
     def add_media(self, name: str, data: bytes) -> str:
         """Serve `data` at a media URL (as VK's `link_ogg`); returns the URL."""
@@ -288,6 +296,8 @@ class FakeVK(LoopbackServer):
         try:
             ts = int(query.get("ts", ""))
         except ValueError:
+            ts = 0
+        if not self.history_from <= ts <= len(self.events) + 1:  # outdated, or not yet given
             return web.json_response({"failed": 1, "ts": str(len(self.events) + 1)})
         wait = min(float(query.get("wait", "25")), 90.0)
         self.waiting_polls += 1
@@ -296,7 +306,7 @@ class FakeVK(LoopbackServer):
             await self._wait_until(lambda: len(self.events) >= ts, wait)
         finally:
             self.waiting_polls -= 1
-        updates = self.events[ts - 1:] if ts >= 1 else self.events
+        updates = self.events[ts - 1:]
         return web.json_response({"ts": str(len(self.events) + 1), "updates": updates})
 
     async def _handle_media(self, request: web.Request) -> web.Response:
