@@ -76,7 +76,9 @@ def hint(settings: Settings, value: str | None) -> str | None:
         return value.strip()
     terms = bank_terms(knowledge_texts(settings.path(settings.knowledge.docs_dir)))
     if not terms:
-        log.warning("voice hint %r: no terms found in %s", KB_HINT, settings.knowledge.docs_dir)
+        # `kb` is the default: an empty knowledge folder (a new install) is no fault of the operator.
+        log.info("voice hint %r: no terms found in %s; notes are transcribed without a hint",
+                 KB_HINT, settings.knowledge.docs_dir)
     return as_prompt(terms) or None
 
 
