@@ -37,7 +37,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bots.channels.base import Accept, Channel, ChannelContext, DeliveryError, MediaError
-from bots.channels.media import download_bounded
+from bots.channels.media import HttpApi
 from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.text import plain_text, split_text
 from bots.config import MaxSettings
@@ -335,7 +335,7 @@ class MaxApiError(Exception):
         return self.status == 429 or self.status >= 500
 
 
-class MaxApi:
+class MaxApi(HttpApi):
     """Calls the Bot API with the bot's token; one HTTP session, opened on first use."""
 
     def __init__(self, settings: MaxSettings) -> None:
@@ -343,14 +343,7 @@ class MaxApi:
             raise ValueError("channels.max.token is required")
         self._token = settings.token
         self._base = settings.api_url.rstrip("/")
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The shared HTTP session (created inside the running loop)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        super().__init__()
 
     async def call(self, http_method: str, path: str, *, params: dict[str, Any] | None = None,
                    body: dict[str, Any] | None = None, timeout_s: float = CALL_TIMEOUT_S) -> Any:
@@ -379,14 +372,6 @@ class MaxApi:
             raise MaxApiError(200, "bad.answer", "unexpected /updates answer")
         return answer
 
-    async def download(self, url: str, limit: int) -> bytes:
-        """A media file's bytes (no token sent); `MediaTooLarge` as soon as they pass `limit`."""
-        return await download_bounded(self.session, url, limit)
-
-    async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
 
 
 # -- updates in, replies out --------------------------------------------------------------------------

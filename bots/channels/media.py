@@ -1,4 +1,4 @@
-"""Fetching a messenger's media file over HTTP without ever holding more than a limit."""
+"""A messenger API client's HTTP session, and fetching media without ever holding more than a limit."""
 
 from __future__ import annotations
 
@@ -23,3 +23,26 @@ async def download_bounded(session: aiohttp.ClientSession, url: str, limit: int)
             if len(received) > limit:
                 raise MediaTooLarge(f"over the {limit}-byte limit", limit=limit)
     return bytes(received)
+
+
+class HttpApi:
+    """One aiohttp session per messenger client, opened on first use inside the running loop."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared HTTP session (created inside the running loop)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def download(self, url: str, limit: int) -> bytes:
+        """A media file's bytes (no token sent); `MediaTooLarge` as soon as they pass `limit`."""
+        return await download_bounded(self.session, url, limit)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()

@@ -44,7 +44,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bots.channels.base import Accept, Channel, ChannelContext, DeliveryError, MediaError
-from bots.channels.media import download_bounded
+from bots.channels.media import HttpApi
 from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.text import plain_text, split_text
 from bots.config import VkSettings
@@ -348,7 +348,7 @@ class VkApiError(Exception):
         self.code = code
 
 
-class VkApi:
+class VkApi(HttpApi):
     """Calls VK API methods with the community token; one HTTP session, opened on first use."""
 
     def __init__(self, settings: VkSettings) -> None:
@@ -357,14 +357,7 @@ class VkApi:
         self._token = settings.token
         self._base = settings.api_url.rstrip("/")
         self._version = settings.api_version
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        """The shared HTTP session (created inside the running loop)."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
+        super().__init__()
 
     async def call(self, method: str, **params: Any) -> Any:
         """The method's `response`; `VkApiError` for an error answer (error 6 retried first)."""
@@ -402,14 +395,6 @@ class VkApi:
             raise VkApiError(-1, "unexpected long poll answer")
         return body
 
-    async def download(self, url: str, limit: int) -> bytes:
-        """A media file's bytes; `MediaTooLarge` as soon as they pass `limit`."""
-        return await download_bounded(self.session, url, limit)
-
-    async def close(self) -> None:
-        """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
 
 
 def _form_value(value: Any) -> str:

@@ -24,16 +24,20 @@ def insert_ignoring_conflicts(
     caller's transaction stays usable (PostgreSQL aborts a transaction on any
     failed statement).
     """
+    return (
+        dialect_insert(session, model).values(**values)
+        .on_conflict_do_nothing(index_elements=unique).returning(model.id)
+    )
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The session's backend's own ``INSERT`` (it has ``on_conflict_do_*``)."""
     backend = session.get_bind().dialect.name
     if backend == "postgresql":
-        statement: Any = postgresql.insert(model)
-    elif backend == "sqlite":
-        statement = sqlite.insert(model)
-    else:
-        raise StoreError(f"unsupported database backend {backend!r}")
-    return (
-        statement.values(**values).on_conflict_do_nothing(index_elements=unique).returning(model.id)
-    )
+        return postgresql.insert(model)
+    if backend == "sqlite":
+        return sqlite.insert(model)
+    raise StoreError(f"unsupported database backend {backend!r}")
 
 
 def clip_error(error: str | BaseException) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from store.errors import StoreError
 from store.models import ChannelCursor
+from store.repositories._sql import dialect_insert
 from store.types import utc_now
 
 
@@ -30,14 +27,8 @@ class CursorRepository:
 
     async def put(self, channel: str, key: str, value: str) -> None:
         """Store ``value``, replacing any earlier one (one statement, so no race on insert)."""
-        backend = self._session.get_bind().dialect.name
-        if backend == "postgresql":
-            insert: Any = postgresql.insert(ChannelCursor)
-        elif backend == "sqlite":
-            insert = sqlite.insert(ChannelCursor)
-        else:
-            raise StoreError(f"unsupported database backend {backend!r}")
         now = utc_now()
-        statement = insert.values(channel=channel, key=key, value=value, updated_at=now)
+        statement = dialect_insert(self._session, ChannelCursor).values(
+            channel=channel, key=key, value=value, updated_at=now)
         await self._session.execute(statement.on_conflict_do_update(
             index_elements=["channel", "key"], set_={"value": value, "updated_at": now}))
