@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import inspect
 import logging
 import pstats
 import statistics
@@ -60,6 +61,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agents.agent import Agent
+from agents.sentiment import SentimentClassifier
 from bots.channels.telegram import TelegramChannel
 from bots.config import Settings
 from bots.engine import ConversationEngine
@@ -232,12 +234,14 @@ class Runner:
 
 STAGES = [
     (ConversationEngine, "accept", "inbox: store the update (before it is acknowledged)"),
-    (ConversationEngine, "_load", "engine: load or create the dialog and its history"),
+    (ConversationEngine, "_start", "engine: count the attempt, load or create the dialog and history"),
     (Agent, "respond", "agent turn (fixed reply, offline)"),
+    (SentimentClassifier, "classify", "  of which the mood of the message (an e5 embedding, a thread)"),
     (ConversationEngine, "_commit_reply", "engine: commit reply, state and outbox item"),
     (TelegramChannel, "send_typing", "sendChatAction round trip"),
     (TelegramChannel, "send", "sendMessage round trip (after the rate limiter)"),
-    (OutboxDispatcher, "deliver_due", "outbox: a delivery round (query, send, mark sent)"),
+    (OutboxDispatcher, "_deliver", "outbox: claim, send, mark sent"),
+    (OutboxDispatcher, "deliver_due", "outbox: a round that looks for due items"),
 ]
 
 
@@ -257,8 +261,15 @@ def stage_timers() -> Any:
             finally:
                 times[name].append((time.perf_counter() - start) * 1000)
 
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                times[name].append((time.perf_counter() - start) * 1000)
+
         saved.append((cls, name, original))
-        setattr(cls, name, wrapper)
+        setattr(cls, name, wrapper if inspect.iscoroutinefunction(original) else sync_wrapper)
 
     for cls, name, _ in STAGES:
         timed_method(cls, name)
