@@ -202,6 +202,7 @@ class ConversationEngine:
         if inbox_id is None:
             log.info("duplicate delivery %s/%s dropped", message.channel, message.external_update_id)
             return None
+        self.agent.read_mood_ahead(message.text)  # alongside the dialog's load, not after it
         self._schedule(message.channel, message.dialog_key)
         return inbox_id
 
