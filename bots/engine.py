@@ -432,6 +432,8 @@ class ConversationEngine:
         dialog = await DialogRepository(session).get_or_create(
             message.channel, message.dialog_key, message.user_ref, self.default_role)
         assert dialog.id is not None
+        if dialog.last_message_at is None:  # every stored message moves it: a new dialog has none
+            return dialog, ()
         recent = await MessageRepository(session).recent(dialog.id, HISTORY_MESSAGES)
         history = tuple(HistoryItem(author=str(m.author), text=m.text) for m in recent)  # type: ignore[arg-type]
         return dialog, history
