@@ -23,7 +23,6 @@ manager in the deal store while the customer keeps talking to the bot.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import re
@@ -41,6 +40,7 @@ from agents.role_model import Role
 from agents.role_registry import RoleRegistry
 from agents.routing import Router
 from agents.sentiment import SentimentClassifier
+from agents.sentiment.ahead import MoodsAhead
 from agents.slots import SlotReader
 from agents.turn import DialogState, Reply, TurnInput
 from knowledge.ru.lemmatizer import Lemmatizer
@@ -90,7 +90,13 @@ class Agent:
         self.router = Router(lemmatizer)
         self.contacts = contacts or BankContacts(None)
         self.sentiment = sentiment
+        self._moods = MoodsAhead(sentiment) if sentiment is not None else None
         self._slots = SlotReader(lemmatizer)
+
+    def read_mood_ahead(self, text: str) -> None:
+        """Start reading the mood of a message whose turn comes soon (`agents.sentiment.ahead`)."""
+        if self._moods is not None:
+            self._moods.start(text)
 
     async def aclose(self) -> None:
         """Release the answerer's connections (an LLM client), if it holds any."""
@@ -123,8 +129,8 @@ class Agent:
         if not text:
             return Reply(EMPTY_TEXT, role.id, "rules", grounded=True, state=state)
         mood = None
-        if self.sentiment is not None:  # an embedding per message: CPU work, off the event loop
-            felt = await asyncio.to_thread(self.sentiment.classify, text, wait=False)
+        if self._moods is not None:  # an embedding per message: CPU work, off the event loop
+            felt = await self._moods.take(text)
             mood = felt.label if felt is not None else None
         form_text = " ".join(turn.form_text.split()) or text
         reply = await self._decide(role, text, form_text, turn, state, negative=mood == "negative")

@@ -32,8 +32,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    nullcontext,
+)
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
@@ -49,10 +54,9 @@ from bots.misheard import found_nothing, heard_reply, transcript_of
 from knowledge.ru.sensitive import mask_cards, redact
 from pipelines.leads.privacy import erase_customer, mask_echoed_phones, remove_files
 from store.db import Database
-from store.models import Author, Dialog, DialogStatus, Direction, InboxItem, Message
+from store.models import Author, Dialog, DialogStatus, Direction, InboxItem, Message, OutboxItem
 from store.repositories import (
     DialogRepository,
-    ErasureRepository,
     InboxRepository,
     MessageRepository,
     OutboxRepository,
@@ -102,6 +106,25 @@ class AlreadyProcessed(Exception):
 
 
 @dataclass
+class _Turn:
+    """A message whose attempt is counted, with its dialog as loaded before the turn."""
+
+    item: InboxItem
+    message: InboundMessage
+    dialog: Dialog
+    history: tuple[HistoryItem, ...]
+
+
+class _StartFailed(Exception):
+    """The message or its dialog could not be read; the attempt was counted on its own."""
+
+    def __init__(self, item: InboxItem, attempts: int) -> None:
+        super().__init__(f"inbox item {item.id} could not be started")
+        self.item = item
+        self.attempts = attempts
+
+
+@dataclass
 class EngineHooks:
     """Optional callbacks and settings of the runtime around the engine.
 
@@ -112,6 +135,8 @@ class EngineHooks:
     """
 
     on_outbox: Callable[[], None] | None = None
+    #: A turn's replies, once committed: a dispatcher in this process sends them at once.
+    on_replies: Callable[[Sequence[OutboxItem]], None] | None = None
     typing: Callable[[str, str], Awaitable[None]] | None = None
     managers_channel: str | None = None
     transcribe: Callable[[InboundMessage], Awaitable[InboundMessage]] | None = None
@@ -177,6 +202,7 @@ class ConversationEngine:
         if inbox_id is None:
             log.info("duplicate delivery %s/%s dropped", message.channel, message.external_update_id)
             return None
+        self.agent.read_mood_ahead(message.text)  # alongside the dialog's load, not after it
         self._schedule(message.channel, message.dialog_key)
         return inbox_id
 
@@ -254,35 +280,73 @@ class ConversationEngine:
 
     async def _drain_locked(self, channel: str, dialog_key: str) -> None:
         async with self.locks.hold(channel, dialog_key) as lease:
+            first = True
             while lease.held:
-                async with self.db.session() as session:
-                    item = await InboxRepository(session).next_pending_for_dialog(channel, dialog_key)
-                if item is None:
+                # A drain is scheduled for a message just stored: the first look writes at
+                # once (`_start`). Later looks usually find nothing, and a read takes no
+                # write lock from the outbox's sends meanwhile.
+                if not first and not await self._pending(channel, dialog_key):
                     return
+                first = False
                 async with self._turns:  # fair: see MAX_CONCURRENT_TURNS
-                    await self._process_safely(item)
+                    if not await self._process_next(channel, dialog_key):
+                        return
         # The lock was lost mid-drain (its server could not keep it): take it again and go on.
         log.warning("dialog %s/%s: lock lost, draining again", channel, dialog_key)
         self._schedule(channel, dialog_key)
 
-    async def _process_safely(self, item: InboxItem) -> None:
-        assert item.id is not None
-        async with self.db.transaction() as session:
-            attempts = await InboxRepository(session).start_attempt(item.id)
-        if attempts is None:
-            return  # another worker finished it in the meantime
-        try:
-            await self._process(item)
-        except AlreadyProcessed:
-            log.info("inbox item %s was answered by another worker", item.id)
-        except Exception as exc:
-            log.exception("processing inbox item %s failed (attempt %s)", item.id, attempts)
-            if attempts >= MAX_ATTEMPTS:
-                await self._give_up(item, exc)
+    async def _pending(self, channel: str, dialog_key: str) -> bool:
+        async with self.db.session() as session:
+            return await InboxRepository(session).next_pending_for_dialog(channel, dialog_key) is not None
 
-    async def _process(self, item: InboxItem) -> None:
-        message = InboundMessage.from_payload(item.payload)
-        dialog, history = await self._load(message)
+    async def _process_next(self, channel: str, dialog_key: str) -> bool:
+        """Answer the dialog's oldest pending message; False when none is left."""
+        try:
+            turn = await self._start(channel, dialog_key)
+        except _StartFailed as failed:
+            await self._failed_attempt(failed.item, failed.attempts, failed.__cause__ or failed)
+            return True
+        if turn is None:
+            return False
+        try:
+            await self._process(turn)
+        except AlreadyProcessed:
+            log.info("inbox item %s was answered by another worker", turn.item.id)
+        except Exception as exc:
+            await self._failed_attempt(turn.item, turn.item.attempts, exc)
+        return True
+
+    async def _start(self, channel: str, dialog_key: str) -> _Turn | None:
+        """Count an attempt at the dialog's oldest pending message and load the dialog, in one commit.
+
+        Both are committed before the slow turn, so repeated crashes on one message
+        end in `_give_up`. When the message or its dialog cannot be read, the attempt
+        is counted in a transaction of its own, for the same reason.
+        """
+        item: InboxItem | None = None
+        try:
+            async with self.db.transaction() as session:
+                item = await InboxRepository(session).start_next_attempt(channel, dialog_key)
+                if item is None:
+                    return None
+                message = InboundMessage.from_payload(item.payload)
+                dialog, history = await self._load(session, message)
+            return _Turn(item, message, dialog, history)
+        except Exception as exc:
+            if item is None:
+                raise  # the store failed: the message stays pending for the next drain
+            assert item.id is not None
+            async with self.db.transaction() as session:
+                attempts = await InboxRepository(session).start_attempt(item.id)
+            raise _StartFailed(item, attempts or 0) from exc
+
+    async def _failed_attempt(self, item: InboxItem, attempts: int, exc: BaseException) -> None:
+        log.error("processing inbox item %s failed (attempt %s)", item.id, attempts, exc_info=exc)
+        if attempts >= MAX_ATTEMPTS:
+            await self._give_up(item, exc)
+
+    async def _process(self, turn: _Turn) -> None:
+        item, message, dialog, history = turn.item, turn.message, turn.dialog, turn.history
         with_manager = dialog.status in (DialogStatus.WAITING, DialogStatus.MANAGER)
         message = mask_secrets(await self._readable(message, show_typing=not with_manager))
         if _command(message.text) == "forget":  # a customer's right, whoever answers the dialog
@@ -297,14 +361,33 @@ class ConversationEngine:
         if with_manager:
             await self._store_for_manager(item, guarded, dialog, rewritten=guarded != message)
             return
-        if self.hooks.typing:
-            await self.hooks.typing(message.channel, message.dialog_key)
-        reply = await self._voice_or_text_turn(guarded, dialog, history,
-                                               form_text=message.text if guarded.text != message.text else "",
-                                               redirect=redirect)
+        form_text = message.text if guarded.text != message.text else ""
+        async with self._typing(message):
+            reply = await self._voice_or_text_turn(guarded, dialog, history, form_text=form_text,
+                                                   redirect=redirect)
         if not redirect and _grants_consent(dialog, reply):  # consent and data in one message
             guarded = _guarded(message, consented=True)
         await self._commit_reply(item, message, guarded, dialog, reply, redirect=redirect)
+
+    @asynccontextmanager
+    async def _typing(self, message: InboundMessage) -> AsyncIterator[None]:
+        """«печатает…» sent while the block (the agent's turn) runs, not before it.
+
+        The call is done before the block's result is stored, so it never arrives
+        after the reply; its failures do not matter.
+        """
+        if self.hooks.typing is None:
+            yield
+            return
+        typing = self.hooks.typing(message.channel, message.dialog_key)
+        task: asyncio.Future[None] = asyncio.ensure_future(typing)
+        try:
+            yield
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _readable(self, message: InboundMessage, show_typing: bool) -> InboundMessage:
         """Voice notes become text when a transcriber is configured."""
@@ -344,12 +427,14 @@ class ConversationEngine:
             text=text, role_id=dialog.role_id, history=history, state=state, channel=message.channel,
             form_text=form_text, personal_data="redirect" if redirect else "collect"))
 
-    async def _load(self, message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
-        async with self.db.transaction() as session:
-            dialog = await DialogRepository(session).get_or_create(
-                message.channel, message.dialog_key, message.user_ref, self.default_role)
-            assert dialog.id is not None
-            recent = await MessageRepository(session).recent(dialog.id, HISTORY_MESSAGES)
+    async def _load(self, session: AsyncSession,
+                    message: InboundMessage) -> tuple[Dialog, tuple[HistoryItem, ...]]:
+        dialog = await DialogRepository(session).get_or_create(
+            message.channel, message.dialog_key, message.user_ref, self.default_role)
+        assert dialog.id is not None
+        if dialog.last_message_at is None:  # every stored message moves it: a new dialog has none
+            return dialog, ()
+        recent = await MessageRepository(session).recent(dialog.id, HISTORY_MESSAGES)
         history = tuple(HistoryItem(author=str(m.author), text=m.text) for m in recent)  # type: ignore[arg-type]
         return dialog, history
 
@@ -368,35 +453,39 @@ class ConversationEngine:
             text = mask_echoed_phones(text, original.text)
         reply = replace(reply, text=text)
         kept, sent = self._offered(reply, dialog.id)
+        redacted = message.to_payload() if message != original else None
         async with self.db.transaction() as session:
-            if not await InboxRepository(session).mark_done(item.id):
+            if not await InboxRepository(session).mark_done(item.id, payload=redacted):
                 raise AlreadyProcessed(item.id)
-            if message != original:
-                await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             messages = MessageRepository(session)
             meta = _inbound_meta(message) | ({"sentiment": reply.sentiment} if reply.sentiment else {})
-            stored = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
-                                        meta, inbox_id=item.id)
+            # The dialog row is updated once below, its last_message_at included.
+            stored = last = await messages.add(dialog.id, Direction.IN, Author.CUSTOMER, message.text,
+                                               meta, inbox_id=item.id, touch_dialog=False)
             for n, text in enumerate(kept):
-                await messages.add(dialog.id, Direction.OUT, Author.AGENT, text,
-                                   reply.meta() if n == 0 else {"role": reply.role, "mode": "rules",
-                                                                "followup": True})
+                last = await messages.add(dialog.id, Direction.OUT, Author.AGENT, text,
+                                          reply.meta() if n == 0 else {"role": reply.role, "mode": "rules",
+                                                                       "followup": True},
+                                          touch_dialog=False)
             if self.hooks.leads is not None:
                 await self.hooks.leads.on_turn(session, dialog, stored, reply)
             fresh = await DialogRepository(session).get(dialog.id)
             assert fresh is not None
-            await DialogRepository(session).update(fresh, **_dialog_changes(reply))
-            for n, text in enumerate(sent):
-                await OutboxRepository(session).add(
-                    message.channel, message.dialog_key,
-                    _outbound(message, reply, text, last=n == len(sent) - 1, first=n == 0).to_payload(),
-                    inbox_id=item.id)
+            await DialogRepository(session).update(fresh, last_message_at=last.created_at,
+                                                   **_dialog_changes(reply))
+            queued = [await OutboxRepository(session).add(
+                message.channel, message.dialog_key,
+                _outbound(message, reply, text, last=n == len(sent) - 1, first=n == 0).to_payload(),
+                inbox_id=item.id) for n, text in enumerate(sent)]
+            notified = False
             if reply.handoff:
-                await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
+                notified = await self._notify_managers(session, dialog, "handoff", reply.handoff_reason or "")
             elif reply.lead_completed is not None and "lead_completed" in reply.notes:
-                await self._notify_managers(session, dialog, "lead", "lead")
+                notified = await self._notify_managers(session, dialog, "lead", "lead")
         remove_files(recordings)  # a voice note may have said the phone
-        if self.hooks.on_outbox:
+        if self.hooks.on_replies is not None and not notified:
+            self.hooks.on_replies(queued)  # nothing else was queued: no need to look for it
+        elif self.hooks.on_outbox:
             self.hooks.on_outbox()
 
     def _offered(self, reply: Reply, dialog_id: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -434,22 +523,23 @@ class ConversationEngine:
         if self.hooks.on_outbox:
             self.hooks.on_outbox()
 
-    async def _notify_managers(self, session: object, dialog: Dialog, kind: str, text: str) -> None:
+    async def _notify_managers(self, session: object, dialog: Dialog, kind: str, text: str) -> bool:
+        """Queue a note to the managers' channel, if there is one; True when queued."""
         if not self.hooks.managers_channel:
-            return
+            return False
         note = OutboundMessage(channel=self.hooks.managers_channel, dialog_key=str(dialog.id),
                                text=text, author="system", meta={"kind": kind})
         await OutboxRepository(session).add(self.hooks.managers_channel, str(dialog.id),  # type: ignore[arg-type]
                                             note.to_payload())
+        return True
 
     async def _store_for_manager(self, item: InboxItem, message: InboundMessage, dialog: Dialog, *,
                                  rewritten: bool) -> None:
         assert item.id is not None and dialog.id is not None
         async with self.db.transaction() as session:
-            if not await InboxRepository(session).mark_done(item.id):
+            redacted = message.to_payload() if rewritten else None
+            if not await InboxRepository(session).mark_done(item.id, payload=redacted):
                 return
-            if rewritten:
-                await ErasureRepository(session).replace_inbox_payload(item.id, message.to_payload())
             await MessageRepository(session).add(dialog.id, Direction.IN, Author.CUSTOMER,
                                                  message.text, _inbound_meta(message), inbox_id=item.id)
             await self._notify_managers(session, dialog, "customer", _text_for_managers(message))

@@ -1,7 +1,10 @@
 """Delivery of stored replies through their channels, with retries.
 
 The dispatcher wakes when the engine queues a reply (and every few seconds
-anyway, for retries and replies queued by another process). A `retry_after`
+anyway, for retries and replies queued by another process). Replies the
+engine hands over (`queued`) are claimed and sent first, without looking
+them up: a claim of one succeeds only while no earlier message of its dialog
+is pending, and anything it leaves is found by the same round's `due` query. A `retry_after`
 from the messenger is honoured; other failures back off exponentially; a
 permanent failure (the user blocked the bot) closes the dialog instead of
 looping; after `MAX_ATTEMPTS` an item is dead and stays visible.
@@ -10,9 +13,8 @@ looping; after `MAX_ATTEMPTS` an item is dead and stays visible.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from bots.channels.base import Channel, DeliveryError
@@ -40,9 +42,17 @@ class OutboxDispatcher:
         self.claim_s = claim_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._fresh: list[OutboxItem] = []
+        self._look = True  # the next round queries `due` (at start: what the last run left)
 
     def wake(self) -> None:
         """Something was queued: deliver it now."""
+        self._look = True
+        self._wake.set()
+
+    def queued(self, items: Sequence[OutboxItem]) -> None:
+        """Items this process just committed: send them now, without a query to find them."""
+        self._fresh.extend(items)
         self._wake.set()
 
     def start(self) -> None:
@@ -70,24 +80,42 @@ class OutboxDispatcher:
                 blocked.add(key)
         return sent
 
+    async def _deliver_fresh(self) -> bool:
+        """Send the items handed over by `queued`; False when one was left to `due`."""
+        fresh, self._fresh = self._fresh, []
+        blocked: set[tuple[str, str]] = set()
+        for item in fresh:
+            key = (item.channel, item.dialog_key)
+            if key in blocked or not await self._deliver(item, first_in_dialog=True):
+                blocked.add(key)  # left to `due`, in the dialog's order
+        return not blocked
+
     async def _run(self) -> None:
         while True:
             # Cleared before the round: a reply queued while it runs wakes the next one at once.
             self._wake.clear()
+            look, self._look = self._look, False
             try:
-                await self.deliver_due()
+                # Woken only by `queued` items that all went out: nothing else to look for
+                # (retries and other processes' items wait for a `wake` or the timer).
+                if not await self._deliver_fresh() or look:
+                    await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
+            except TimeoutError:
+                self._look = True
 
-    async def _deliver(self, item: OutboxItem) -> bool:
+    async def _deliver(self, item: OutboxItem, *, first_in_dialog: bool = False) -> bool:
         assert item.id is not None
         channel = self.channels.get(item.channel)
         if channel is None:
             return False  # another process owns that channel; it will deliver the item
         async with self.db.transaction() as session:
-            if not await OutboxRepository(session).claim(item.id, self.claim_s):
+            repo = OutboxRepository(session)
+            claim = repo.claim_if_first if first_in_dialog else repo.claim
+            if not await claim(item.id, self.claim_s):
                 return False  # another round or process is sending it: the dialog waits
         interrupted = OutboxRepository.interrupted_at(item, self.claim_s)
         try:

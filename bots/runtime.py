@@ -8,7 +8,7 @@ builds its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from knowledge.index import KnowledgeIndex
 from pipelines.leads import CrmDispatcher
 from pipelines.voice import VoicePipeline
 from store.db import Database
+from store.models import OutboxItem
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -77,10 +78,15 @@ class Runtime:
             outbox.wake()
             crm.wake()
 
+        def replies(items: Sequence[OutboxItem]) -> None:  # a turn's replies, and maybe a CRM event
+            outbox.queued(items)
+            crm.wake()
+
         links = handover_links(settings)
         notes = VoiceNotes(voice, channels, min_confidence=settings.voice.min_confidence,
                            max_no_speech_prob=settings.voice.max_no_speech_prob)
-        hooks = EngineHooks(on_outbox=queued, typing=_typing(channels), transcribe=notes,
+        hooks = EngineHooks(on_outbox=queued, on_replies=replies, typing=_typing(channels),
+                            transcribe=notes,
                             foreground=voice.text_first.turn,
                             leads=lead_sink(settings, roles),
                             redirect_channels=settings.channels.redirecting(), offers=links)

@@ -127,7 +127,12 @@ def _create_engine(url: URL, echo: bool) -> AsyncEngine:
     file_backed = not is_memory_sqlite(url)
     if file_backed:
         _make_parent_folder(url)
-    engine = create_async_engine(url, echo=echo, json_serializer=_dumps)
+    # SQLAlchemy ends every transaction itself (commit, or a rollback when a session or
+    # connection closes with one open), so the pool's own rollback of a returned file
+    # connection would only be one more trip to the driver's thread per transaction.
+    # The in-memory database keeps it: its one connection is shared by all sessions.
+    reset = None if file_backed else "rollback"
+    engine = create_async_engine(url, echo=echo, json_serializer=_dumps, pool_reset_on_return=reset)
     event.listen(
         engine.sync_engine,
         "connect",

@@ -17,8 +17,6 @@ from collections.abc import Mapping, Sequence
 
 import aiohttp
 from aiogram import Bot, Dispatcher
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ChatAction, ParseMode
 from aiogram.exceptions import (
     TelegramBadRequest,
@@ -38,6 +36,7 @@ from bots.channels.base import Channel, ChannelContext, DeliveryError, MediaErro
 from bots.channels.ratelimit import RateLimiter, SendPacer
 from bots.channels.telegram_format import keyboard, render, split_text
 from bots.channels.telegram_inbound import CHANNEL, Accept, build_router
+from bots.channels.telegram_session import bot_session
 from bots.config import TelegramSettings
 from bots.messages import Attachment, OutboundMessage
 
@@ -63,8 +62,7 @@ class TelegramChannel(Channel):
         if settings.token is None:
             raise ValueError("channels.telegram.token is required")
         self.settings = settings
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.api_url))
-        self.bot = Bot(settings.token.get_secret_value(), session=session)
+        self.bot = Bot(settings.token.get_secret_value(), session=bot_session(settings.api_url))
         self.dispatcher = Dispatcher()
         self.dispatcher.include_router(build_router(accept))
         self.limiter = limiter or RateLimiter()

@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from store.errors import InvalidFieldError, StoreError
 from store.models import Dialog, DialogStatus
-from store.repositories._sql import insert_ignoring_conflicts
+from store.repositories._sql import dialect_insert
 from store.types import utc_now
 
 #: Fields ``update`` may change; ids, keys and ``created_at`` are fixed for life.
@@ -49,15 +49,16 @@ class DialogRepository:
         found = await self.by_key(channel, dialog_key)
         if found is not None:
             return found
-        await self._session.execute(
-            insert_ignoring_conflicts(
-                self._session,
-                Dialog,
-                _new_dialog(channel, dialog_key, user_ref, role_id),
-                ["channel", "dialog_key"],
-            )
+        # The inserted row comes back whole (no second SELECT); a conflict returns nothing.
+        insert = (
+            dialect_insert(self._session, Dialog)
+            .values(**_new_dialog(channel, dialog_key, user_ref, role_id))
+            .on_conflict_do_nothing(index_elements=["channel", "dialog_key"])
+            .returning(Dialog)
         )
-        created = await self.by_key(channel, dialog_key)
+        created = (await self._session.scalars(insert)).first()
+        if created is None:  # another caller created it first
+            created = await self.by_key(channel, dialog_key)
         if created is None:  # only if the row was deleted in between
             raise StoreError(f"dialog {channel}/{dialog_key} vanished while being created")
         return created

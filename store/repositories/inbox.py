@@ -112,12 +112,40 @@ class InboxRepository:
         )
         return (await self._session.execute(query)).scalar_one_or_none()
 
-    async def mark_done(self, item_id: int) -> bool:
+    async def start_next_attempt(self, channel: str, dialog_key: str) -> InboxItem | None:
+        """The oldest pending item of one dialog with one more attempt counted; ``None`` when none.
+
+        ``next_pending_for_dialog`` and ``start_attempt`` in one statement: it writes
+        first, so on SQLite the transaction holds the write lock from its start
+        (a read first could not be upgraded after another process's commit), and
+        the caller can load the dialog in the same transaction before committing.
+        """
+        oldest = (
+            sa.select(col(InboxItem.id))
+            .where(_PENDING, col(InboxItem.channel) == channel, col(InboxItem.dialog_key) == dialog_key)
+            .order_by(col(InboxItem.id))
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            sa.update(InboxItem)
+            .where(col(InboxItem.id) == oldest, _PENDING)
+            .values(attempts=col(InboxItem.attempts) + 1)
+            .returning(InboxItem)
+            # The returned row wins over a copy this session loaded before (its old count).
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        return (await self._session.scalars(query)).first()
+
+    async def mark_done(self, item_id: int, *, payload: dict[str, Any] | None = None) -> bool:
         """Mark a pending item answered; ``False`` if it was not pending any more.
 
         ``False`` means another worker got there first: roll the transaction back
-        so its replies are not stored and sent twice.
+        so its replies are not stored and sent twice. A ``payload`` replaces what
+        the channel delivered (a redacted copy) in the same statement.
         """
+        if payload is not None:
+            return await self._finish(item_id, status=InboxStatus.DONE, payload=payload)
         return await self._finish(item_id, status=InboxStatus.DONE)
 
     async def mark_failed(self, item_id: int, error: str | BaseException) -> bool:

@@ -31,8 +31,14 @@ class MessageRepository:
         text: str,
         meta: dict[str, Any] | None = None,
         inbox_id: int | None = None,
+        *,
+        touch_dialog: bool = True,
     ) -> Message:
-        """Store a message and move the dialog's ``last_message_at`` to its time."""
+        """Store a message and move the dialog's ``last_message_at`` to its time.
+
+        ``touch_dialog=False`` leaves the dialog row alone, for a caller that updates
+        the dialog in the same transaction anyway (one UPDATE instead of one a message).
+        """
         message = Message(
             dialog_id=dialog_id,
             direction=Direction(direction),
@@ -44,6 +50,8 @@ class MessageRepository:
         )
         self._session.add(message)
         await self._session.flush()
+        if not touch_dialog:
+            return message
         await self._session.execute(
             sa.update(Dialog)
             .where(col(Dialog.id) == dialog_id)

@@ -107,6 +107,32 @@ class OutboxRepository:
         )
         return await execute_rowcount(self._session, query) == 1
 
+    async def claim_if_first(self, item_id: int, lease_s: float, now: datetime | None = None) -> bool:
+        """``claim``, but only while no older item of the same dialog is pending, due or not.
+
+        For a sender that got the item from whoever queued it rather than from
+        ``due``: it cannot overtake an earlier message of the dialog.
+        """
+        now = now or utc_now()
+        older = aliased(OutboxItem)
+        earlier_pending = (
+            sa.select(col(older.id))
+            .where(
+                col(older.channel) == col(OutboxItem.channel),
+                col(older.dialog_key) == col(OutboxItem.dialog_key),
+                col(older.status) == OutboxStatus.PENDING,
+                col(older.id) < col(OutboxItem.id),
+            )
+            .exists()
+        )
+        query = (
+            sa.update(OutboxItem)
+            .where(col(OutboxItem.id) == item_id, _PENDING, col(OutboxItem.next_attempt_at) <= now,
+                   ~earlier_pending)
+            .values(next_attempt_at=now + timedelta(seconds=lease_s), last_error=IN_DELIVERY)
+        )
+        return await execute_rowcount(self._session, query) == 1
+
     @staticmethod
     def interrupted_at(item: OutboxItem, lease_s: float) -> datetime | None:
         """When an earlier attempt at a due ``item`` began, if it never recorded an outcome."""

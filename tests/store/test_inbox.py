@@ -87,6 +87,38 @@ async def test_attempts_are_counted_for_pending_items(database: Database) -> Non
         assert await inbox.start_attempt(item_id) is None
 
 
+async def test_the_oldest_pending_item_of_a_dialog_is_started_with_its_attempt_counted(
+    database: Database,
+) -> None:
+    first, _, second = await _add(database, ("tg", "1", "a"), ("tg", "2", "b"), ("tg", "3", "a"))
+    assert first is not None and second is not None
+    async with database.transaction() as session:
+        inbox = InboxRepository(session)
+        started = await inbox.start_next_attempt("tg", "a")
+        assert started is not None and (started.id, started.attempts) == (first, 1)
+        assert started.payload == {"text": "1"}
+        await inbox.mark_done(first)
+        again = await inbox.start_next_attempt("tg", "a")
+        assert again is not None and (again.id, again.attempts) == (second, 1)
+        again = await inbox.start_next_attempt("tg", "a")  # a retry counts once more
+        assert again is not None and (again.id, again.attempts) == (second, 2)
+        await inbox.mark_done(second)
+        assert await inbox.start_next_attempt("tg", "a") is None
+        assert await inbox.start_next_attempt("web", "a") is None
+
+
+async def test_marking_done_can_replace_the_payload_with_a_redacted_copy(database: Database) -> None:
+    (item_id,) = await _add(database, ("tg", "1", "a"))
+    assert item_id is not None
+    async with database.transaction() as session:
+        assert await InboxRepository(session).mark_done(item_id, payload={"text": "[имя]"})
+        assert not await InboxRepository(session).mark_done(item_id, payload={"text": "late"})
+    async with database.session() as session:
+        stored = await InboxRepository(session).get(item_id)
+    assert stored is not None and stored.status == InboxStatus.DONE
+    assert stored.payload == {"text": "[имя]"}
+
+
 async def test_dialogs_pending_since_before_a_time(database: Database) -> None:
     (old,) = await _add(database, ("tg", "1", "stale"))
     async with database.transaction() as session:  # as if it had waited a minute

@@ -117,3 +117,16 @@ async def test_concurrent_claims_have_one_winner(database: Database) -> None:
             return await OutboxRepository(session).claim(item, 120)
 
     assert sorted(await asyncio.gather(*(claim() for _ in range(5)))) == [False] * 4 + [True]
+
+
+async def test_a_direct_claim_never_overtakes_an_earlier_message_of_the_dialog(database: Database) -> None:
+    first, second, other = await _enqueue(database, "a", "a", "b")
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    async with database.transaction() as session:
+        outbox = OutboxRepository(session)
+        assert await outbox.claim_if_first(second, 60, now=now) is False  # "a" 1 is still pending
+        assert await outbox.claim_if_first(other, 60, now=now) is True
+        assert await outbox.claim_if_first(other, 60, now=now) is False  # claimed already
+        assert await outbox.claim_if_first(first, 60, now=now) is True
+        assert await outbox.mark_sent(first) is True
+        assert await outbox.claim_if_first(second, 60, now=now) is True
