@@ -2,17 +2,23 @@
 
 The dispatcher wakes when the engine queues a reply (and every few seconds
 anyway, for retries and replies queued by another process). Replies the
-engine hands over (`queued`) are claimed and sent first, without looking
-them up: a claim of one succeeds only while no earlier message of its dialog
-is pending, and anything it leaves is found by the same round's `due` query. A `retry_after`
-from the messenger is honoured; other failures back off exponentially; a
-permanent failure (the user blocked the bot) closes the dialog instead of
-looping; after `MAX_ATTEMPTS` an item is dead and stays visible.
+engine hands over (`queued`) are claimed and sent without looking them up: a
+claim of one succeeds only while no earlier message of its dialog is pending,
+and anything it leaves is found by a `due` query. Dialogs are sent to side by
+side, each by one task that sends its items in order, so one customer's slow
+or hung messenger chat never holds back another's reply.
+
+A messenger's "too many requests" is waiting, not failure: the item is due
+again after the `retry_after` given and keeps its attempts. Other failures back
+off exponentially; a permanent one (the user blocked the bot) closes the
+dialog instead of looping; after `MAX_ATTEMPTS` an item is dead and stays
+visible until `sovetnik outbox retry --replies` queues it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -31,17 +37,29 @@ POLL_S = 2.0
 #: How long a claimed item is this sender's: longer than any send takes (a long
 #: message is several API calls, each paced); after a crash it is sent again then.
 CLAIM_S = 120.0
+#: Dialogs sent to at once by one process (each dialog's items still one at a time).
+PARALLEL = 16
+#: Seconds to wait after "too many requests" when the messenger names no time.
+THROTTLE_S = 1.0
+
+DialogKey = tuple[str, str]
 
 
 class OutboxDispatcher:
     """Sends due outbox items through the channel each item names."""
 
-    def __init__(self, db: Database, channels: Mapping[str, Channel], *, claim_s: float = CLAIM_S) -> None:
+    def __init__(self, db: Database, channels: Mapping[str, Channel], *, claim_s: float = CLAIM_S,
+                 parallel: int = PARALLEL) -> None:
+        """Send through `channels` (by name); a claim lasts `claim_s`; `parallel` dialogs at once."""
         self.db = db
         self.channels = channels
         self.claim_s = claim_s
+        self._gate = asyncio.Semaphore(parallel)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # One sending task per dialog; a dialog seen busy is looked at again when its task ends.
+        self._senders: dict[DialogKey, asyncio.Task[int]] = {}
+        self._seen_busy: set[DialogKey] = set()
         self._fresh: list[OutboxItem] = []
         self._look = True  # the next round queries `due` (at start: what the last run left)
 
@@ -60,52 +78,86 @@ class OutboxDispatcher:
         self._task = asyncio.create_task(self._run(), name="outbox")
 
     async def stop(self) -> None:
-        """Stop the loop; undelivered items stay queued."""
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop the loop and its sends; undelivered items stay queued (a cut-off send goes again)."""
+        tasks = [t for t in (self._task, *self._senders.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def deliver_due(self) -> int:
-        """Send everything due now, each dialog in order; return how many were sent."""
-        async with self.db.session() as session:
-            items = await OutboxRepository(session).due(utc_now())
-        sent, blocked = 0, set()
-        for item in items:
-            key = (item.channel, item.dialog_key)
-            if key in blocked:
-                continue
-            if await self._deliver(item):
-                sent += 1
-            else:
-                blocked.add(key)
-        return sent
-
-    async def _deliver_fresh(self) -> bool:
-        """Send the items handed over by `queued`; False when one was left to `due`."""
-        fresh, self._fresh = self._fresh, []
-        blocked: set[tuple[str, str]] = set()
-        for item in fresh:
-            key = (item.channel, item.dialog_key)
-            if key in blocked or not await self._deliver(item, first_in_dialog=True):
-                blocked.add(key)  # left to `due`, in the dialog's order
-        return not blocked
+        """Send everything due now and wait for it, each dialog in order; return how many were sent."""
+        senders = await self._start_due()
+        return sum(await asyncio.gather(*senders))
 
     async def _run(self) -> None:
         while True:
             # Cleared before the round: a reply queued while it runs wakes the next one at once.
             self._wake.clear()
             look, self._look = self._look, False
+            fresh, self._fresh = self._fresh, []
             try:
-                # Woken only by `queued` items that all went out: nothing else to look for
-                # (retries and other processes' items wait for a `wake` or the timer).
-                if not await self._deliver_fresh() or look:
-                    await self.deliver_due()
+                # Senders are started, not awaited: a slow chat must not hold the next round.
+                self._start(fresh, fresh=True)
+                # Woken only by `queued` items: nothing else to look for (retries and other
+                # processes' items wait for a `wake` or the timer).
+                if look:
+                    await self._start_due()
             except Exception:
                 log.exception("outbox delivery round failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             except TimeoutError:
                 self._look = True
+
+    async def _start_due(self) -> list[asyncio.Task[int]]:
+        """Start a sender for every dialog with due items that has none running."""
+        async with self.db.session() as session:
+            items = await OutboxRepository(session).due(utc_now())
+        return self._start(items, fresh=False)
+
+    def _start(self, items: Sequence[OutboxItem], *, fresh: bool) -> list[asyncio.Task[int]]:
+        """One sender per dialog of `items` (in their order), unless the dialog has one running."""
+        chains: dict[DialogKey, list[OutboxItem]] = {}
+        for item in items:
+            chains.setdefault((item.channel, item.dialog_key), []).append(item)
+        started = []
+        for key, chain in chains.items():
+            if key in self._senders:
+                self._seen_busy.add(key)  # its sender has the older items; these wait for it
+                continue
+            task = asyncio.create_task(self._send_chain(chain, fresh=fresh), name=f"outbox:{key[0]}")
+            self._senders[key] = task
+            task.add_done_callback(functools.partial(self._sender_done, key))
+            started.append(task)
+        return started
+
+    def _sender_done(self, key: DialogKey, _: asyncio.Task[int]) -> None:
+        self._senders.pop(key, None)
+        if key in self._seen_busy:
+            self._seen_busy.discard(key)
+            self.wake()  # items that came due while it was sending
+
+    async def _send_chain(self, chain: list[OutboxItem], *, fresh: bool) -> int:
+        """One dialog's items in order, stopping at the first that does not go out.
+
+        `fresh` items come from `queued`, not from `due`: one that does not go out
+        (an earlier message of the dialog is still pending, or the send failed) is
+        left to the next `due` query, which keeps the dialog's order.
+        """
+        sent = 0
+        async with self._gate:
+            for item in chain:
+                try:
+                    delivered = await self._deliver(item, first_in_dialog=fresh)
+                except Exception:
+                    log.exception("outbox item %s: recording its delivery failed", item.id)
+                    delivered = False
+                if not delivered:
+                    if fresh:
+                        self.wake()
+                    break
+                sent += 1
+        return sent
 
     async def _deliver(self, item: OutboxItem, *, first_in_dialog: bool = False) -> bool:
         assert item.id is not None
@@ -118,13 +170,21 @@ class OutboxDispatcher:
             if not await claim(item.id, self.claim_s):
                 return False  # another round or process is sending it: the dialog waits
         interrupted = OutboxRepository.interrupted_at(item, self.claim_s)
+        message = _with_outbox_id(OutboundMessage.from_payload(item.payload), item.id, interrupted)
+        # A send may take no longer than its claim: past it, the attempt is left
+        # unfinished, as a crash would leave it, and goes again as a cut-off one.
+        deadline = asyncio.timeout(self.claim_s)
         try:
-            await channel.send(_with_outbox_id(OutboundMessage.from_payload(item.payload), item.id,
-                                               interrupted))
+            async with deadline:
+                await channel.send(message)
         except DeliveryError as exc:
             await self._failed(item, exc)
             return False
         except Exception as exc:
+            if deadline.expired():
+                log.warning("sending outbox item %s took longer than its %.0f s claim: it goes again",
+                            item.id, self.claim_s)
+                return False
             log.exception("sending outbox item %s failed", item.id)
             await self._failed(item, DeliveryError(str(exc)))
             return False
@@ -136,14 +196,17 @@ class OutboxDispatcher:
         assert item.id is not None
         async with self.db.transaction() as session:
             repo = OutboxRepository(session)
+            if exc.remaining is not None:
+                await repo.replace_payload(item.id, exc.remaining.to_payload())
+            if exc.throttled:
+                await repo.mark_retry(item.id, exc, exc.retry_after or THROTTLE_S, counts=False)
+                return
             if exc.permanent or item.attempts + 1 >= MAX_ATTEMPTS:
                 await repo.mark_dead(item.id, exc)
                 if exc.permanent:
                     await _close_dialog(session, item)
                 return
             delay = exc.retry_after if exc.retry_after is not None else backoff_delay(item.attempts + 1)
-            if exc.remaining is not None:
-                await repo.replace_payload(item.id, exc.remaining.to_payload())
             await repo.mark_retry(item.id, exc, delay)
 
 

@@ -53,14 +53,17 @@ class DeliveryError(Exception):
     """A reply could not be delivered now.
 
     `retry_after` (seconds) is honoured when the messenger gives one;
-    `permanent` means retrying is pointless (the user blocked the bot).
+    `permanent` means retrying is pointless (the user blocked the bot);
+    `throttled` means the messenger asked to slow down ("too many requests"):
+    the reply waits and no attempt is used up, however long that lasts.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None,
-                 permanent: bool = False, remaining: OutboundMessage | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False,
+                 throttled: bool = False, remaining: OutboundMessage | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.permanent = permanent
+        self.throttled = throttled
         # What is left to send when part of a multi-part message already went out.
         self.remaining = remaining
 

@@ -262,7 +262,7 @@ class MaxChannel(Channel):
             await self.api.call("POST", "/messages", params={"chat_id": chat_id}, body=body)
         except MaxApiError as exc:
             if exc.status == 429:
-                raise DeliveryError(str(exc), retry_after=1.0) from exc
+                raise DeliveryError(str(exc), retry_after=1.0, throttled=True) from exc
             raise DeliveryError(str(exc), permanent=exc.status in PERMANENT_STATUSES) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Unsure(f"MAX unreachable: {type(exc).__name__}") from exc

@@ -189,7 +189,7 @@ class TelegramChannel(Channel):
                                         reply_markup=markup, message_thread_id=thread,  # type: ignore[arg-type]
                                         link_preview_options=_NO_PREVIEW)
         except TelegramRetryAfter as exc:
-            raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+            raise DeliveryError(str(exc), retry_after=float(exc.retry_after), throttled=True) from exc
         except TelegramForbiddenError as exc:
             raise DeliveryError(str(exc), permanent=True) from exc
         except TelegramBadRequest as exc:

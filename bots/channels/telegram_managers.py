@@ -124,7 +124,7 @@ class TelegramManagersDesk(Channel):
         try:
             topic = await self.bot.create_forum_topic(self.chat_id, f"#{dialog.id} · {reason}"[:128])
         except TelegramRetryAfter as exc:
-            raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+            raise DeliveryError(str(exc), retry_after=float(exc.retry_after), throttled=True) from exc
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             raise DeliveryError(f"managers' forum: {exc}") from exc
         async with self.db.transaction() as session:
@@ -161,7 +161,7 @@ class TelegramManagersDesk(Channel):
                 await self.bot.send_message(self.chat_id, part, message_thread_id=thread,
                                             parse_mode="HTML")
             except TelegramRetryAfter as exc:
-                raise DeliveryError(str(exc), retry_after=float(exc.retry_after)) from exc
+                raise DeliveryError(str(exc), retry_after=float(exc.retry_after), throttled=True) from exc
             except (TelegramBadRequest, TelegramForbiddenError) as exc:
                 raise DeliveryError(f"managers' forum: {exc}") from exc
 

@@ -291,7 +291,7 @@ class VkChannel(Channel):
                                 keyboard=markup)
         except VkApiError as exc:
             if exc.code in (TOO_MANY_REQUESTS, FLOOD_CONTROL):
-                raise DeliveryError(str(exc), retry_after=1.0) from exc
+                raise DeliveryError(str(exc), retry_after=1.0, throttled=True) from exc
             raise DeliveryError(str(exc), permanent=exc.code in PERMANENT) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"VK unreachable: {type(exc).__name__}") from exc

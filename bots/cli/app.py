@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import agent, kb, leads, models, serve, users
+from bots.cli import agent, kb, leads, models, outbox, serve, users
 from bots.cli.common import CliState, store_failure
 from bots.config import ConfigError
 from bots.logs import install_redaction
@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(kb.app, name="kb")
 app.add_typer(leads.app, name="leads")
-app.add_typer(leads.outbox_app, name="outbox")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(models.app, name="models")
 app.add_typer(users.app, name="users")
 app.command("ask")(agent.ask_cmd)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 
 from bots.config import Settings, config_path, load_settings
+from store.db import Database
+from store.errors import StoreError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -48,6 +53,24 @@ def store_failure(exc: Exception) -> typer.Exit:
     reason = " ".join(str(exc).split())
     return fail(f"Ошибка хранилища (store.url): {reason}. Проверьте store.url в настройках: адрес, "
                 "пароль, доступность сервера базы данных или папки файла SQLite.")
+
+
+def with_db(ctx: typer.Context, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `work` against the configured (and migrated) store; store errors end the command."""
+    url = state(ctx).settings.store.url.get_secret_value()
+
+    async def main() -> T:
+        db = Database.from_url(url)
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except StoreError as exc:
+        raise store_failure(exc) from None
 
 
 def read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict[str, Any]]:

@@ -1,30 +1,24 @@
-"""`sovetnik leads` and `sovetnik outbox`: the deal store and the CRM outbox from the terminal."""
+"""`sovetnik leads`: the deal store from the terminal."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bots.cli.common import fail, print_json, state, store_failure
+from bots.cli.common import fail, print_json, with_db
 from knowledge.ru.money import format_money
 from pipelines.leads.payload import deal_fields
-from store.audit import AuditRepository
 from store.db import Database
-from store.errors import StoreError
-from store.leads import Contact, CrmEvent, CrmEventStatus, Deal, DealStage
-from store.repositories import ContactRepository, CrmEventRepository, DealRepository
+from store.leads import Contact, Deal, DealStage
+from store.repositories import ContactRepository, DealRepository
 
 T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, help="The deal store: list and export deals.")
-outbox_app = typer.Typer(no_args_is_help=True,
-                         help="The CRM outbox: deal events waiting for (or given up by) the CRM webhook.")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 StageOpt = Annotated[str | None, typer.Option("--stage", help="new | qualified | in_work | won | lost")]
@@ -32,25 +26,6 @@ StageOpt = Annotated[str | None, typer.Option("--stage", help="new | qualified |
 DEAL_COLUMNS = ("id", "stage", "product", "amount", "currency", "term_months", "city", "score",
                 "manager", "name", "phone", "erased", "source_channel", "role", "dialog_id",
                 "version", "details", "created_at", "updated_at")
-STATUS_CHOICES = ("pending", "dead", "sent", "all")
-
-
-def _with_db(ctx: typer.Context, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run `work` against the configured (and migrated) store; store errors end the command."""
-    url = state(ctx).settings.store.url.get_secret_value()
-
-    async def main() -> T:
-        db = Database.from_url(url)
-        try:
-            await db.migrate()
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    try:
-        return asyncio.run(main())
-    except StoreError as exc:
-        raise store_failure(exc) from None
 
 
 # -- leads ----------------------------------------------------------------------------------
@@ -64,7 +39,7 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Deals, newest first (only those at --stage when given)."""
-    rows = _with_db(ctx, lambda db: deal_rows(db, _stage(stage), limit))
+    rows = with_db(ctx, lambda db: deal_rows(db, _stage(stage), limit))
     if as_json:
         for row in rows:
             print_json(row)
@@ -82,7 +57,7 @@ def export_cmd(
     stage: StageOpt = None,
 ) -> None:
     """Export deals to CSV (UTF-8 with BOM, so Excel reads the Cyrillic)."""
-    rows = _with_db(ctx, lambda db: deal_rows(db, _stage(stage), None))
+    rows = with_db(ctx, lambda db: deal_rows(db, _stage(stage), None))
     try:
         with csv_path.open("w", encoding="utf-8-sig", newline="") as out:
             writer = csv.DictWriter(out, fieldnames=DEAL_COLUMNS)
@@ -128,73 +103,3 @@ def _deal_line(row: dict[str, Any]) -> str:
     return (f"#{row['id']:<5} {row['stage']:<9} {row['product']:<7} {amount:>14} {term:>8}  "
             f"балл {row['score']:<3} {row['manager'] or '—':<12} {who}  "
             f"[{row['source_channel']}, {row['created_at'][:16].replace('T', ' ')}]")
-
-
-# -- the CRM outbox ---------------------------------------------------------------------------
-
-
-@outbox_app.command("list")
-def outbox_list_cmd(
-    ctx: typer.Context,
-    status: Annotated[str, typer.Option("--status", help="pending | dead | sent | all "
-                                        "(default: pending and dead)")] = "",
-    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many, oldest first.")] = 500,
-    as_json: JsonOpt = False,
-) -> None:
-    """CRM events waiting for delivery or dead, with attempts and the last error."""
-    statuses = _statuses(status)
-    rows, counts = _with_db(ctx, lambda db: _events(db, statuses, limit))
-    if as_json:
-        for row in rows:
-            print_json(row)
-        return
-    typer.echo("  ".join(f"{name}: {n}" for name, n in counts.items()))
-    for row in rows:
-        typer.echo(f"#{row['id']:<5} deal {row['deal_id']:<5} {row['event']:<13} {row['status']:<7} "
-                   f"попыток {row['attempts']:<3} следующая {row['next_attempt_at'][:19]}  "
-                   f"{row['last_error'] or ''}".rstrip())
-
-
-@outbox_app.command("retry")
-def outbox_retry_cmd(
-    ctx: typer.Context,
-    ids: Annotated[list[int] | None, typer.Argument(help="Event ids (default: every dead event).")] = None,
-) -> None:
-    """Queue dead CRM events again; the running product delivers them within seconds."""
-    count = _with_db(ctx, lambda db: retry_dead(db, ids or None, actor="cli"))
-    typer.echo(f"Снова в очереди: {count}")
-
-
-def _statuses(value: str) -> list[CrmEventStatus] | None:
-    if not value:
-        return [CrmEventStatus.PENDING, CrmEventStatus.DEAD]
-    if value not in STATUS_CHOICES:
-        raise fail(f"--status: недопустимое значение {value!r}; допустимо: {', '.join(STATUS_CHOICES)}")
-    return None if value == "all" else [CrmEventStatus(value)]
-
-
-async def _events(db: Database, statuses: list[CrmEventStatus] | None,
-                  limit: int) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    async with db.session() as session:
-        events = CrmEventRepository(session)
-        return [event_row(e) for e in await events.find(statuses, limit)], await events.counts()
-
-
-def event_row(event: CrmEvent) -> dict[str, Any]:
-    """One CRM event as listed (its payload is left out: it holds personal data)."""
-    return {
-        "id": event.id, "deal_id": event.deal_id, "event": event.event, "status": str(event.status),
-        "attempts": event.attempts, "next_attempt_at": event.next_attempt_at.isoformat(),
-        "last_error": event.last_error, "idempotency_key": event.idempotency_key,
-        "created_at": event.created_at.isoformat(),
-        "sent_at": event.sent_at.isoformat() if event.sent_at else None,
-    }
-
-
-async def retry_dead(db: Database, ids: list[int] | None, *, actor: str) -> int:
-    """Queue dead events again (all, or those of `ids`) and note it in the audit log."""
-    async with db.transaction() as session:
-        count = await CrmEventRepository(session).retry_dead(ids)
-        await AuditRepository(session).add(actor, "crm.retry", "crm_events",
-                                           {"ids": ids or "all_dead", "count": count})
-    return count

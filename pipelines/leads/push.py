@@ -10,8 +10,10 @@ Each event is POSTed as JSON with
 A 2xx answer (or 409, "I have this key already") delivers the event. 408, 425,
 429, 5xx, timeouts and refused connections are retried with capped exponential
 backoff and jitter (a ``Retry-After`` is honoured); after ``max_attempts`` the
-event is dead. Any other answer is a permanent refusal: dead at once. A dead
-event holds its deal's later events back until ``sovetnik outbox retry``.
+event is dead. A 429 is the CRM asking to wait, not a failure: it uses up no
+attempt, so a CRM that throttles for minutes delays events but never kills
+one. Any other answer is a permanent refusal: dead at once. A dead event holds
+its deal's later events back until ``sovetnik outbox retry``.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class Delivery:
     permanent: bool = False
     retry_after: float | None = None
     error: str = ""
+    throttled: bool = False  # HTTP 429: the CRM asked to wait; no attempt is used up
 
 
 class WebhookClient:
@@ -128,7 +131,8 @@ async def _outcome(response: aiohttp.ClientResponse) -> Delivery:
     text = (await response.text(errors="replace"))[:_ERROR_BODY_CHARS]
     error = f"HTTP {status}: {text}".strip()
     if status in _RETRYABLE or status >= 500:
-        return Delivery(False, retry_after=_seconds(response.headers.get("Retry-After")), error=error)
+        return Delivery(False, retry_after=_seconds(response.headers.get("Retry-After")), error=error,
+                        throttled=status == 429)
     if 300 <= status < 400:
         error += " (redirects are not followed: set leads.crm.url to the final address)"
     return Delivery(False, permanent=True, error=error)
@@ -233,7 +237,10 @@ class CrmDispatcher:
                 await events.mark_sent(event.id)
                 return True
             attempts = event.attempts + 1
-            if result.permanent or attempts >= self.policy.max_attempts:
+            if result.throttled:
+                delay = self.policy.delay(attempts, self._rng, result.retry_after)
+                await events.mark_retry(event.id, result.error, delay, counts=False)
+            elif result.permanent or attempts >= self.policy.max_attempts:
                 log.warning("CRM event %s of deal %s is dead after %d attempt(s): %s",
                             event.id, event.deal_id, attempts, result.error)
                 await events.mark_dead(event.id, result.error)

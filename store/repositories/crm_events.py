@@ -102,23 +102,28 @@ class CrmEventRepository:
         return await self._change(event_id, status=CrmEventStatus.SENT, sent_at=now, last_error=None)
 
     async def mark_retry(
-        self, event_id: int, error: str | BaseException, delay_s: float, now: datetime | None = None
+        self, event_id: int, error: str | BaseException, delay_s: float, now: datetime | None = None,
+        *, counts: bool = True,
     ) -> bool:
-        """Record a failed attempt and make the event due again ``delay_s`` seconds from now."""
+        """Make the event due again ``delay_s`` seconds from now, recording why.
+
+        ``counts=False`` for a wait the CRM asked for (HTTP 429): not a failed
+        attempt, so a throttling CRM never kills an event.
+        """
         retry_at = (now or utc_now()) + timedelta(seconds=delay_s)
-        return await self._change(event_id, next_attempt_at=retry_at, last_error=clip_error(error))
+        return await self._change(event_id, counts=counts, next_attempt_at=retry_at,
+                                  last_error=clip_error(error))
 
     async def mark_dead(self, event_id: int, error: str | BaseException) -> bool:
         """Give up on an event (it stays visible and holds its deal's later events)."""
         return await self._change(event_id, status=CrmEventStatus.DEAD, last_error=clip_error(error))
 
-    async def _change(self, event_id: int, **values: Any) -> bool:
-        # Every outcome is one more attempt; only pending events change.
-        statement = (
-            sa.update(CrmEvent)
-            .where(col(CrmEvent.id) == event_id, _PENDING)
-            .values(attempts=col(CrmEvent.attempts) + 1, **values)
-        )
+    async def _change(self, event_id: int, *, counts: bool = True, **values: Any) -> bool:
+        # An outcome is one more attempt (unless the CRM only asked to wait);
+        # only pending events change.
+        if counts:
+            values["attempts"] = col(CrmEvent.attempts) + 1
+        statement = sa.update(CrmEvent).where(col(CrmEvent.id) == event_id, _PENDING).values(**values)
         return await execute_rowcount(self._session, statement) == 1
 
     async def retry_dead(self, event_ids: Iterable[int] | None = None) -> int:

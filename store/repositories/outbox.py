@@ -15,6 +15,7 @@ Backoff is the caller's choice, passed to ``mark_retry`` as ``delay_s``;
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,11 +147,17 @@ class OutboxRepository:
         return await self._change(item_id, status=OutboxStatus.SENT, sent_at=now, last_error=None)
 
     async def mark_retry(
-        self, item_id: int, error: str | BaseException, delay_s: float, now: datetime | None = None
+        self, item_id: int, error: str | BaseException, delay_s: float, now: datetime | None = None,
+        *, counts: bool = True,
     ) -> bool:
-        """Record a failed attempt and make the item due again ``delay_s`` seconds from now."""
+        """Make the item due again ``delay_s`` seconds from now, recording why.
+
+        ``counts=False`` for a wait the messenger asked for ("too many requests"):
+        it is not a failed attempt, so it never brings the item closer to dead.
+        """
         retry_at = (now or utc_now()) + timedelta(seconds=delay_s)
-        return await self._change(item_id, next_attempt_at=retry_at, last_error=clip_error(error))
+        return await self._change(item_id, counts=counts, next_attempt_at=retry_at,
+                                  last_error=clip_error(error))
 
     async def replace_payload(self, item_id: int, payload: dict[str, Any]) -> bool:
         """Swap a pending item's payload (what is left of a partly delivered message)."""
@@ -161,11 +168,38 @@ class OutboxRepository:
         """Give up on an item (blocked bot, invalid chat...); ``False`` if it was not pending."""
         return await self._change(item_id, status=OutboxStatus.DEAD, last_error=clip_error(error))
 
-    async def _change(self, item_id: int, **values: Any) -> bool:
-        # Every outcome is one more attempt; only pending items change.
+    async def retry_dead(self, item_ids: Iterable[int] | None = None) -> int:
+        """Queue dead items again, due now with a fresh attempt count; return how many.
+
+        ``None`` retries every dead item. The last error is kept until the next
+        attempt overwrites it.
+        """
         query = (
             sa.update(OutboxItem)
-            .where(col(OutboxItem.id) == item_id, _PENDING)
-            .values(attempts=col(OutboxItem.attempts) + 1, **values)
+            .where(col(OutboxItem.status) == OutboxStatus.DEAD)
+            .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utc_now())
         )
+        if item_ids is not None:
+            query = query.where(col(OutboxItem.id).in_(list(item_ids)))
+        return await execute_rowcount(self._session, query)
+
+    async def find(self, statuses: Iterable[OutboxStatus] | None, limit: int) -> list[OutboxItem]:
+        """Items with these statuses (``None``: all), oldest first."""
+        query = sa.select(OutboxItem).order_by(col(OutboxItem.id)).limit(limit)
+        if statuses is not None:
+            query = query.where(col(OutboxItem.status).in_(list(statuses)))
+        return list((await self._session.scalars(query)).all())
+
+    async def counts(self) -> dict[str, int]:
+        """How many items there are of each status."""
+        query = sa.select(col(OutboxItem.status), sa.func.count()).group_by(col(OutboxItem.status))
+        found = {str(OutboxStatus(status)): int(n) for status, n in await self._session.execute(query)}
+        return {str(status): found.get(str(status), 0) for status in OutboxStatus}
+
+    async def _change(self, item_id: int, *, counts: bool = True, **values: Any) -> bool:
+        # An outcome is one more attempt (unless the messenger only asked to wait);
+        # only pending items change.
+        if counts:
+            values["attempts"] = col(OutboxItem.attempts) + 1
+        query = sa.update(OutboxItem).where(col(OutboxItem.id) == item_id, _PENDING).values(**values)
         return await execute_rowcount(self._session, query) == 1

@@ -15,8 +15,8 @@ from agents.agent import Agent
 from agents.role_registry import RoleRegistry
 from bots.channels.base import DeliveryError
 from bots.engine import ConversationEngine, EngineHooks
-from bots.messages import OutboundMessage
-from bots.outbox import OutboxDispatcher
+from bots.messages import OUTBOX_INTERRUPTED_AT, OutboundMessage
+from bots.outbox import MAX_ATTEMPTS, OutboxDispatcher
 from knowledge.ru.lemmatizer import Lemmatizer
 from store import Database, InboxRepository
 from store.models import Author, DialogStatus, InboxStatus, OutboxStatus
@@ -175,6 +175,93 @@ async def test_two_senders_at_once_deliver_each_reply_once_and_in_order(
 
     assert [m.text for m in channel.delivered] == [echo(q) for q in questions]
     assert all(i.status == OutboxStatus.SENT for i in await outbox_items(database, "two-senders"))
+
+
+class StuckChannel(RecordingChannel):
+    """A messenger whose API never answers for one chat until the test lets it."""
+
+    def __init__(self, stuck_chat: str) -> None:
+        super().__init__()
+        self.stuck_chat = stuck_chat
+        self.unstuck = asyncio.Event()
+        self.waiting: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> None:
+        if message.dialog_key == self.stuck_chat:
+            self.waiting.append(message)
+            await self.unstuck.wait()
+        await super().send(message)
+
+
+async def test_a_chat_whose_send_hangs_does_not_hold_back_other_chats(
+        database: Database, make_engine: EngineFactory) -> None:
+    channel = StuckChannel("hung")
+    dispatcher = OutboxDispatcher(database, {channel.name: channel})
+    engine = make_engine(hooks=EngineHooks(on_outbox=dispatcher.wake))
+    dispatcher.start()
+    try:
+        await engine.accept(inbound("Первый вопрос", update_id=1001, dialog_key="hung"))
+        await wait_for(lambda: len(channel.waiting) == 1, "the first reply's send hanging", timeout=10)
+        await engine.accept(inbound("Второй вопрос", update_id=1002, dialog_key="hung"))
+        for n in range(3):
+            await engine.accept(inbound(f"Вопрос {n}", update_id=1100 + n, dialog_key=f"other-{n}"))
+        await wait_for(lambda: len(channel.delivered) == 3, "the other chats' replies", timeout=10)
+        assert {m.dialog_key for m in channel.delivered} == {"other-0", "other-1", "other-2"}
+
+        channel.unstuck.set()
+        await wait_for(lambda: len(channel.delivered) == 5, "the hung chat's replies", timeout=10)
+    finally:
+        await dispatcher.stop()
+    hung = [m.text for m in channel.delivered if m.dialog_key == "hung"]
+    assert hung == [echo("Первый вопрос"), echo("Второй вопрос")]  # each once, in order
+
+
+async def test_too_many_requests_never_kills_a_reply(database: Database, make_engine: EngineFactory) -> None:
+    channel = RecordingChannel()
+    throttled = MAX_ATTEMPTS * 2
+    channel.failures.extend(DeliveryError("Too Many Requests", retry_after=0.01, throttled=True)
+                            for _ in range(throttled))
+    dispatcher = OutboxDispatcher(database, {channel.name: channel})
+    engine = make_engine()
+    await engine.accept(inbound("Какие у вас вклады?", update_id=1201, dialog_key="busy-bot"))
+    await engine.idle(IDLE_S)
+
+    async with asyncio.timeout(IDLE_S):
+        while not channel.delivered:
+            await dispatcher.deliver_due()
+            await asyncio.sleep(0.02)
+
+    assert len(channel.attempts) == throttled + 1
+    [item] = await outbox_items(database, "busy-bot")
+    assert item.status == OutboxStatus.SENT and item.attempts == 1  # the waits used up no attempt
+
+
+class OnceSlowChannel(RecordingChannel):
+    """A messenger whose first answer never comes (the reply did arrive, or did not)."""
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.attempts.append(message)
+        if len(self.attempts) == 1:
+            await asyncio.Event().wait()
+        self.delivered.append(message)
+
+
+async def test_a_send_that_outlives_its_claim_goes_again_as_a_cut_off_one(
+        database: Database, make_engine: EngineFactory) -> None:
+    channel = OnceSlowChannel()
+    dispatcher = OutboxDispatcher(database, {channel.name: channel}, claim_s=0.5)
+    engine = make_engine()
+    await engine.accept(inbound("Где ближайший банкомат?", update_id=1301, dialog_key="slow"))
+    await engine.idle(IDLE_S)
+
+    assert await dispatcher.deliver_due() == 0  # given up after its 0.5 s claim
+    await asyncio.sleep(0.1)
+    assert await dispatcher.deliver_due() == 1
+
+    first, second = channel.attempts
+    assert OUTBOX_INTERRUPTED_AT not in first.meta
+    assert OUTBOX_INTERRUPTED_AT in second.meta  # the channel may check what already arrived
+    assert [m.text for m in channel.delivered] == [echo("Где ближайший банкомат?")]
 
 
 async def test_a_blocked_bot_marks_the_reply_dead_and_closes_the_dialog(

@@ -1,4 +1,4 @@
-"""`sovetnik leads list|export` and `sovetnik outbox list|retry` on a SQLite store."""
+"""`sovetnik leads list|export` and `sovetnik outbox list|retry [--replies]` on a SQLite store."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from typer.testing import CliRunner, Result
 
 from bots.cli.app import app
 from pipelines.leads import LeadInput, LeadPipeline
-from store import CrmEventRepository, Database
+from store import CrmEventRepository, Database, OutboxRepository
 from tests.leads.helpers import NAME, ROLE
 from tests.store.conftest import run_async
 
 
 def _seed(url: str) -> None:
-    """Two deals (one qualified, one new) and a dead CRM event."""
+    """Two deals (one qualified, one new), a dead CRM event and a dead reply to a customer."""
 
     async def work() -> None:
         db = Database.from_url(url)
@@ -33,6 +33,10 @@ def _seed(url: str) -> None:
                     await pipeline.process(session, lead)
             async with db.transaction() as session:
                 await CrmEventRepository(session).mark_dead(1, "HTTP 400: bad field")
+                replies = OutboxRepository(session)
+                item = await replies.add("telegram", "5550001", {"text": "Ваш вклад открыт"})
+                assert item.id is not None
+                await replies.mark_dead(item.id, "Unauthorized: invalid token")
         finally:
             await db.dispose()
 
@@ -84,3 +88,15 @@ def test_outbox_list_and_retry(cli: CliRunner, tmp_path: Path) -> None:
     assert "Снова в очереди: 1" in run(cli, tmp_path, "outbox", "retry").stdout
     assert "Снова в очереди: 0" in run(cli, tmp_path, "outbox", "retry", "1").stdout
     assert "pending: 2  sent: 0  dead: 0" in run(cli, tmp_path, "outbox", "list").stdout
+
+
+def test_outbox_replies_list_and_retry(cli: CliRunner, tmp_path: Path) -> None:
+    listed = run(cli, tmp_path, "outbox", "list", "--replies").stdout
+    assert "pending: 0  sent: 0  dead: 1" in listed and "Unauthorized: invalid token" in listed
+    [dead] = [json.loads(line) for line in run(cli, tmp_path, "outbox", "list", "--replies",
+                                                "--json").stdout.splitlines()]
+    assert (dead["channel"], dead["dialog_key"], dead["status"]) == ("telegram", "5550001", "dead")
+    assert "Ваш вклад" not in json.dumps(dead, ensure_ascii=False)  # what it says stays out
+    assert "Снова в очереди: 1" in run(cli, tmp_path, "outbox", "retry", "--replies").stdout
+    assert "pending: 1  sent: 0  dead: 0" in run(cli, tmp_path, "outbox", "list", "--replies").stdout
+    assert "dead: 1" in run(cli, tmp_path, "outbox", "list").stdout  # the CRM's dead event is untouched

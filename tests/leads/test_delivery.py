@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from bots.cli.leads import retry_dead
+from bots.cli.outbox import retry_dead
 from pipelines.leads import CrmDispatcher, LeadInput, LeadPipeline, RetryPolicy, WebhookClient
 from store import Database
 from store.leads import CrmEvent, CrmEventStatus
@@ -132,3 +132,17 @@ async def test_without_a_webhook_events_wait(database: Database) -> None:
     await crm.stop()
     [event] = await rows(database, CrmEvent)
     assert event.status == CrmEventStatus.PENDING and event.attempts == 0
+
+
+async def test_a_throttling_crm_delays_events_but_never_kills_one(
+        database: Database, receiver: CrmReceiver, dispatcher: DispatcherFactory) -> None:
+    throttled = 12  # four times the attempts the policy allows
+    receiver.answer = lambda _payload: 429 if receiver.failed < throttled else None
+    await queue_versions(database, 1, range(2))
+    dispatcher(RetryPolicy(max_attempts=3, base_s=0.01, cap_s=0.05))
+
+    events = await wait_until_all_sent(database, 2)
+
+    assert receiver.failed == throttled
+    assert [e.attempts for e in events] == [1, 1]  # the waits were no attempts; the success was one
+    assert list(receiver.versions.values()) == [[1, 2]]
