@@ -87,7 +87,7 @@ REDIS_URL = os.environ.get("SOVETNIK_TEST_REDIS_URL") or "redis://127.0.0.1:6379
 SECRET = "scale-bench-secret"
 START_S = 300.0  # a start is ~13 CPU seconds; on a busy machine it takes minutes
 STALL_S = 180.0  # a reply claimed by a killed process is sent again after the outbox's claim (120 s)
-INCOME = re.compile(r"без капитализации:\s*([\d\s\u202f\xa0]+),(\d\d)")
+INCOME = re.compile(r"без капитализации:\s*(\d[\d\s\u202f\xa0]*?)(?:,\d\d)?\s*₽")
 BASE_AMOUNT = 100_000
 
 
@@ -386,16 +386,17 @@ class Verdict:
     duplicated: int
     out_of_order: int
     other_replies: int
+    other_texts: tuple[str, ...] = ()
 
 
 def verify(order: dict[int, list[int]], rows: list[list[Any]]) -> Verdict:
     """Every message answered once, each dialog's replies in its messages' order."""
     replies: dict[int, list[int]] = defaultdict(list)
-    other = 0
+    other: list[str] = []
     for chat, text, _ in rows:
         seq = answered_seq(text)
         if seq is None:
-            other += 1
+            other.append(text)
         else:
             replies[chat].append(seq)
     lost = duplicated = out_of_order = 0
@@ -409,7 +410,8 @@ def verify(order: dict[int, list[int]], rows: list[list[Any]]) -> Verdict:
         out_of_order += sum(1 for a, b in itertools.pairwise(firsts)
                             if position.get(a, -1) > position.get(b, -1))
     answered = sum(len(v) for v in replies.values())
-    return Verdict(sum(len(v) for v in order.values()), answered, lost, duplicated, out_of_order, other)
+    return Verdict(sum(len(v) for v in order.values()), answered, lost, duplicated, out_of_order, len(other),
+                   tuple(dict.fromkeys(other))[:3])
 
 
 # ---------------------------------------------------------------- phases
@@ -454,7 +456,7 @@ async def phase_kills(args: argparse.Namespace, four: Deployment,
         tasks: list[asyncio.Task[None]] = []
         start = time.monotonic()
         try:
-            seq = 100_000
+            seq = 40_000  # amounts stay six-digit: a longer number would be masked as a phone
             last: dict[int, asyncio.Task[None]] = {}
             # Open loop at `kill_rate` updates a second; a dialog's next message waits for its last POST.
             for _ in range(per_dialog):
@@ -596,6 +598,8 @@ def print_kills(verdict: Verdict, kills: list[float], retries: int, posted_s: fl
     print("|---|---|---|---|---|---|")
     print(f"| {verdict.updates} | {verdict.answered} | {verdict.lost} | {verdict.duplicated} | "
           f"{verdict.out_of_order} | {verdict.other_replies} |")
+    for text in verdict.other_texts:
+        print(f"  other reply: {text[:200]!r}")
 
 
 def main() -> None:
