@@ -264,6 +264,9 @@ class TelegramSettings(_Section):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     managers_chat_id: int | None = None
+    #: The bot's sends a second over all chats (Telegram's free limit is 30; a bot with paid
+    #: broadcasts may send up to 1000). One message a second per chat holds regardless.
+    sends_per_s: float = Field(30.0, gt=0, le=1000)
 
     _personal_data = field_validator("personal_data", mode="before")(_policy)
 

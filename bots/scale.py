@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
 #: Seconds before a Redis call gives up: a lock or a live event must never hang a turn.
 TIMEOUT_S = 5.0
+#: Connections one process keeps to Redis at most. A burst of calls beyond it (a restart
+#: scheduling every dialog left pending, each asking for its lock at once) waits for a
+#: free connection, up to `TIMEOUT_S`, instead of failing as if Redis were unreachable.
+MAX_CONNECTIONS = 32
 
 
 def redis_client(settings: RedisSettings) -> Redis | None:
     """A client for `redis.url` (it connects lazily, on first use), or None when unset."""
     if settings.url is None:
         return None
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
-    return Redis.from_url(settings.url.get_secret_value(), socket_connect_timeout=TIMEOUT_S,
-                          socket_timeout=TIMEOUT_S)
+    pool = BlockingConnectionPool.from_url(settings.url.get_secret_value(), max_connections=MAX_CONNECTIONS,
+                                           timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                                           socket_timeout=TIMEOUT_S)
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes the connections

@@ -259,7 +259,7 @@ def build(context: ChannelContext) -> list[Channel]:
     settings = context.settings.channels.telegram
     # The bot's id (the token's part before the colon) names it; the secret part stays out of Redis.
     bot_id = settings.token.get_secret_value().split(":", 1)[0] if settings.token else ""
-    limiter = context.pacer(f"telegram:{bot_id}")
+    limiter = context.pacer(f"telegram:{bot_id}", global_per_s=settings.sends_per_s)
     channel = TelegramChannel(settings, context.accept, limiter)
     if settings.managers_chat_id is None:
         return [channel]
