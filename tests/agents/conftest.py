@@ -15,8 +15,8 @@ faster than two processes fighting over two threads each.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
@@ -26,8 +26,7 @@ from bots import assembly
 from bots.config import Settings
 from knowledge.index import KnowledgeIndex
 from knowledge.ru.lemmatizer import Lemmatizer
-from pipelines.ingest.run import ingest
-from tests.agents.helpers import DEFAULT_ROLE, DEMO_DOCS, REPO_ROOT, ROLES_DIR, llm_settings
+from tests.agents.helpers import DEFAULT_ROLE, REPO_ROOT, ROLES_DIR, llm_settings
 from tests.agents.seed_job import SeedJob, SeedRun, missing_reason, seed_files
 from tests.fakes.openai_server import FakeOpenAI
 from tests.store.conftest import database, pg_database, store_url  # noqa: F401
@@ -63,27 +62,10 @@ def seed_run(pytestconfig: pytest.Config) -> SeedRun:
     return job.result()
 
 
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeIndex:
-    """The shipped demo knowledge base, indexed once into a temporary folder."""
-    settings = Settings(base_dir=REPO_ROOT)
-    index = assembly.knowledge_index(settings, tmp_path_factory.mktemp("demo-index"))
-    with one_torch_thread():
-        report = ingest([DEMO_DOCS], index, embedder_config=settings.embeddings.model)
-    assert report.added and not report.skipped, report
-    return index
+def demo_index(demo_copy: Callable[[str], Path]) -> KnowledgeIndex:
+    """The shipped demo knowledge base: a copy of the run's one build, opened as the product does."""
+    return assembly.knowledge_index(Settings(base_dir=REPO_ROOT), demo_copy("demo-index"))
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ from pipelines.ingest.chunker import ChunkDraft, chunk_document
 from pipelines.ingest.clean import clean
 from pipelines.ingest.loaders import load
 from pipelines.ingest.run import IngestReport, ingest
+from tests.demo_index import DemoBuild
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT / ".." / "shared"
@@ -132,9 +133,10 @@ def build_index(folder: Path, paths: Sequence[Path], factory: Callable[[], Embed
 
 
 @pytest.fixture(scope="session")
-def demo_kb(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> BuiltIndex:
-    """The shipped demo knowledge base (deposits/, loans/, general/), indexed once."""
-    return build_index(tmp_path_factory.mktemp("demo-index"), [DEMO_DOCS], lambda: embedder)
+def demo_kb(demo_build: DemoBuild, demo_copy: Callable[[str], Path], embedder: Embedder) -> BuiltIndex:
+    """The shipped demo knowledge base (deposits/, loans/, general/): a copy of the run's one build."""
+    folder = demo_copy("kb-demo-index")
+    return BuiltIndex(folder, KnowledgeIndex(folder, lambda: embedder), demo_build.report)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,8 @@ single test are built from a few files in a temporary folder.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from knowledge.index import KnowledgeIndex
 from pipelines.ingest.run import ingest
 from store.leads import Contact, Deal
 from store.models import Dialog, InboxItem, OutboxItem
+from tests.demo_index import one_torch_thread
 from tests.fakes._telegram_format import render
 from tests.fakes.telegram_server import FakeBotAPI
 
@@ -46,35 +46,17 @@ def embedder() -> Embedder:
     return load_embedder(EMBEDDER_CONFIG)
 
 
-@contextlib.contextmanager
-def _one_torch_thread() -> Iterator[None]:
-    """Encode on one thread while indexing.
-
-    With two cores shared with other work, torch's thread pool oversubscribes
-    them and the one-query-at-a-time calibration of an ingest gets about ten
-    times slower.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def build_index(folder: Path, docs: Path, embedder: Embedder) -> Path:
     """Index `docs` into `folder` exactly as `sovetnik kb ingest --index` does."""
-    with _one_torch_thread():
+    with one_torch_thread():
         ingest([docs], KnowledgeIndex(folder, lambda: embedder), embedder_config=EMBEDDER_CONFIG)
     return folder
 
 
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    """The shipped demo knowledge base, indexed once per session."""
-    return build_index(tmp_path_factory.mktemp("tg-demo-index"), DEMO_DOCS, embedder)
+def demo_index(demo_copy: Callable[[str], Path]) -> Path:
+    """The shipped demo knowledge base: this folder's copy of the run's one build."""
+    return demo_copy("tg-demo-index")
 
 
 @pytest.fixture

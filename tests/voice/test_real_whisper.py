@@ -107,12 +107,9 @@ async def real_product(start_product: StartProduct, base_model: Path,
 
 
 @pytest.fixture(scope="session")
-def demo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shipped demo knowledge base, indexed once per session."""
-    from knowledge.embedder import load_embedder
-    from tests.telegram.conftest import EMBEDDER_CONFIG, build_index
-
-    return build_index(tmp_path_factory.mktemp("voice-demo-index"), DEMO_DOCS, load_embedder(EMBEDDER_CONFIG))
+def demo_index(demo_copy: Callable[[str], Path]) -> Path:
+    """The shipped demo knowledge base: a copy of the run's one build."""
+    return demo_copy("voice-demo-index")
 
 
 async def test_a_clearly_heard_note_is_answered_as_its_typed_form(
