@@ -136,7 +136,10 @@ def server_command(binary: Path, model: Path, port: int, threads: int) -> list[s
             "--parallel", "1",      # one slot: a second request waits instead of halving speed
             "--threads", str(threads), "--threads-batch", str(threads),
             "--n-predict", "256",   # a server-side cap too, in case a client sends none
-            "--cache-reuse", "256"]  # reuse the cached system-prompt prefix between questions
+            "--cache-reuse", "256",  # reuse the cached system-prompt prefix between questions
+            # Repacked weights take ggml's AMX kernels on a CPU that reports AMX; in a
+            # virtual machine that does not grant AMX to the process they crash the server.
+            "--no-repack"]
 
 
 def start_server(command: list[str], log: Path, port: int, timeout_s: float = 600) -> subprocess.Popen[bytes]:
