@@ -15,7 +15,7 @@ Backoff is the caller's choice, passed to ``mark_retry`` as ``delay_s``;
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +36,22 @@ IN_DELIVERY = "in delivery: no outcome recorded yet"
 def backoff_delay(attempts: int, base_s: float = 2.0, cap_s: float = 600.0) -> float:
     """Seconds to wait after the ``attempts``-th failure: base, 2x, 4x ... up to ``cap_s``."""
     return min(cap_s, base_s * 2 ** max(attempts - 1, 0))
+
+
+def _earlier_pending(*extra: Callable[[Any], Any]) -> Any:
+    """EXISTS: an older pending item of the same dialog (and whatever `extra` adds about it)."""
+    older = aliased(OutboxItem)
+    return (
+        sa.select(col(older.id))
+        .where(
+            col(older.channel) == col(OutboxItem.channel),
+            col(older.dialog_key) == col(OutboxItem.dialog_key),
+            col(older.status) == OutboxStatus.PENDING,
+            col(older.id) < col(OutboxItem.id),
+            *(condition(older) for condition in extra),
+        )
+        .exists()
+    )
 
 
 class OutboxRepository:
@@ -78,18 +94,7 @@ class OutboxRepository:
         message 1. Send the result in order, and after a failure skip the rest of
         that dialog's items in the batch.
         """
-        older = aliased(OutboxItem)
-        blocked = (
-            sa.select(col(older.id))
-            .where(
-                col(older.channel) == col(OutboxItem.channel),
-                col(older.dialog_key) == col(OutboxItem.dialog_key),
-                col(older.status) == OutboxStatus.PENDING,
-                col(older.id) < col(OutboxItem.id),
-                col(older.next_attempt_at) > now,
-            )
-            .exists()
-        )
+        blocked = _earlier_pending(lambda older: col(older.next_attempt_at) > now)
         query = (
             sa.select(OutboxItem)
             .where(_PENDING, col(OutboxItem.next_attempt_at) <= now, ~blocked)
@@ -115,17 +120,7 @@ class OutboxRepository:
         ``due``: it cannot overtake an earlier message of the dialog.
         """
         now = now or utc_now()
-        older = aliased(OutboxItem)
-        earlier_pending = (
-            sa.select(col(older.id))
-            .where(
-                col(older.channel) == col(OutboxItem.channel),
-                col(older.dialog_key) == col(OutboxItem.dialog_key),
-                col(older.status) == OutboxStatus.PENDING,
-                col(older.id) < col(OutboxItem.id),
-            )
-            .exists()
-        )
+        earlier_pending = _earlier_pending()
         query = (
             sa.update(OutboxItem)
             .where(col(OutboxItem.id) == item_id, _PENDING, col(OutboxItem.next_attempt_at) <= now,
